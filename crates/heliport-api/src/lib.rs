@@ -1,0 +1,145 @@
+//! heliport's REST API (SPEC §7): Helicone-compatible request queries,
+//! authenticated with `Authorization: Bearer <key>` and scoped to the key's
+//! organization. Every answer is the envelope `{"data": ..., "error": null}`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use heliport_core::filter::{parse_filter, parse_query, FilterNode};
+use heliport_store::auth::{bearer, KeyCache};
+use heliport_store::SqliteStore;
+use serde_json::{json, Value};
+
+/// What the API handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: SqliteStore,
+    pub keys: Arc<KeyCache>,
+}
+
+/// The REST routes, ready to merge into the server's router.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/request/query", post(query_requests))
+        .route("/v1/request/query-clickhouse", post(query_requests))
+        .route("/v1/request/count/query", post(count_requests))
+        .route("/v1/request/{id}", get(get_request))
+        .with_state(state)
+}
+
+/// An API error: a 4xx/5xx with the envelope.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"data": null, "error": self.1}))).into_response()
+    }
+}
+
+fn ok(data: Value) -> Response {
+    Json(json!({"data": data, "error": null})).into_response()
+}
+
+/// The caller's organization, for a key with read permission.
+async fn read_org(state: &ApiState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let raw = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::UNAUTHORIZED,
+                "missing_auth: send 'Authorization: Bearer <heliport key>'".into(),
+            )
+        })?;
+    let key = raw.to_str().ok().and_then(bearer).ok_or_else(|| {
+        ApiError(
+            StatusCode::UNAUTHORIZED,
+            "invalid_auth: Authorization must be 'Bearer <heliport key>'".into(),
+        )
+    })?;
+    let grant = state.keys.authenticate(key).await.ok_or_else(|| {
+        ApiError(
+            StatusCode::UNAUTHORIZED,
+            "invalid_auth: the key is unknown or revoked".into(),
+        )
+    })?;
+    if !grant.permissions.read {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "forbidden: this key cannot read; use a key with r or rw permission".into(),
+        ));
+    }
+    Ok(grant.org_id)
+}
+
+fn json_body(body: &axum::body::Bytes) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })
+}
+
+fn store_error(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "query failed");
+    ApiError(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the query failed; see heliport's log".into(),
+    )
+}
+
+async fn query_requests(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let org = read_org(&state, &headers).await?;
+    let q = parse_query(&json_body(&body)?)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let rows = heliport_store::query::query_requests(state.store.pool(), &org, &q)
+        .await
+        .map_err(store_error)?;
+    Ok(ok(Value::Array(rows)))
+}
+
+async fn count_requests(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let org = read_org(&state, &headers).await?;
+    let v = json_body(&body)?;
+    let filter = match v.get("filter") {
+        Some(f) => parse_filter(f).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?,
+        None => FilterNode::All,
+    };
+    let n = heliport_store::query::count_requests(state.store.pool(), &org, &filter)
+        .await
+        .map_err(store_error)?;
+    Ok(ok(json!(n)))
+}
+
+async fn get_request(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let org = read_org(&state, &headers).await?;
+    match heliport_store::query::get_request(state.store.pool(), &org, &id)
+        .await
+        .map_err(store_error)?
+    {
+        Some(row) => Ok(ok(row)),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no request with id '{id}'"),
+        )),
+    }
+}

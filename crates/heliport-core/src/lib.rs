@@ -1,0 +1,17 @@
+//! heliport's pure domain: everything the gateway decides without I/O.
+//!
+//! Parsers, policies and calculators live here so they can be unit-tested
+//! exhaustively and shared by the gateway, the stores and the CLI.
+
+pub mod error;
+pub mod estimate;
+pub mod extract;
+pub mod filter;
+pub mod options;
+pub mod pricing;
+pub mod prompt;
+pub mod provider;
+pub mod record;
+pub mod sse;
+pub mod target;
+pub mod usage;

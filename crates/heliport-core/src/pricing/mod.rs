@@ -1,0 +1,470 @@
+//! The price engine: what a recorded request cost.
+//!
+//! Prices come from the [genai-prices](https://github.com/pydantic/genai-prices)
+//! table (MIT, see `data/prices-genai-LICENSE`), shipped inside heliport and
+//! optionally overlaid by a user's newer file and by `[[prices.models]]`
+//! config entries. Lookups follow the library's semantics:
+//!
+//! - provider by id: exact id, then the provider's `provider_match`; by URL:
+//!   the first provider whose `api_pattern` is found in the URL;
+//! - model: the first entry whose `match` accepts the lowercased model
+//!   reference, else the same in each `fallback_model_providers` entry (one
+//!   level: Azure prices OpenAI's models);
+//! - conditional prices: the last one in force at the request time, else the
+//!   first; a service-tier variant in force overrides fields one by one;
+//! - tiers are cliffs: once the request's total input passes a tier's start,
+//!   every token of that kind pays the tier's price.
+//!
+//! Money is exact: prices are integers of 1e-18 USD per unit, a request's
+//! cost is summed in u128 and rounded half up to nano-USD once.
+
+mod decimal;
+mod describe;
+mod load;
+mod model;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub use describe::{PriceDescription, PriceLine, PriceTierLine, ServiceTierPrices};
+
+use crate::usage::Usage;
+use model::{lowercase, Clause, ConditionalPrice, Field, Model, Price, PriceSet, Provider};
+
+/// The genai-prices table heliport ships.
+const BUILTIN_JSON: &str = include_str!("../../data/prices-genai-0.2.3.json");
+
+/// Nano-USD per accumulated unit: tokens x (1e-18 USD per 1M tokens).
+const ACC_PER_NANO_USD: u128 = 1_000_000 * 1_000_000_000;
+
+/// A price table or override that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PriceError {
+    /// The table is not JSON at all.
+    #[error("price table is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A required field is missing or has the wrong shape.
+    #[error("{location}: {problem}")]
+    Invalid {
+        /// Where, e.g. `price table: provider "openai", model "gpt-4o", prices`.
+        location: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A price that is not a non-negative decimal heliport can hold exactly.
+    #[error("{location}: price {value:?} {problem}")]
+    BadPrice {
+        /// Where, down to the price field.
+        location: String,
+        /// The price as written.
+        value: String,
+        /// Why it was refused.
+        problem: String,
+    },
+    /// A pattern that does not compile.
+    #[error("{location}: regex {pattern:?} does not compile: {message}")]
+    BadRegex {
+        /// Where, down to the field holding the pattern.
+        location: String,
+        /// The pattern as written.
+        pattern: String,
+        /// The regex engine's complaint.
+        message: String,
+    },
+}
+
+/// A compiled price table: regexes are compiled once, at load.
+#[derive(Clone)]
+pub struct PriceTable {
+    providers: Vec<Provider>,
+}
+
+impl fmt::Debug for PriceTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The full table is thousands of entries; a summary is what a log needs.
+        f.debug_struct("PriceTable")
+            .field("providers", &self.providers.len())
+            .field(
+                "models",
+                &self
+                    .providers
+                    .iter()
+                    .map(Provider::model_count)
+                    .sum::<usize>(),
+            )
+            .finish()
+    }
+}
+
+/// One request to price.
+#[derive(Debug, Clone, Copy)]
+pub struct CostQuery<'a> {
+    /// Provider id as heliport knows it (`openai`, `anthropic`, `azure`, ...).
+    pub provider_id: &'a str,
+    /// Model as the request or response named it.
+    pub model: &'a str,
+    /// Normalised usage of the request.
+    pub usage: &'a Usage,
+    /// When the request was made; selects dated and time-of-day prices.
+    pub at: DateTime<Utc>,
+    /// The service tier the provider served the request on, if any.
+    pub service_tier: Option<&'a str>,
+}
+
+/// What one request cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cost {
+    /// Cost in 1e-9 USD.
+    pub nano_usd: i64,
+    /// The provider's canonical id (the queried provider, also when the
+    /// model's price was borrowed from a provider it resells).
+    pub provider_id: String,
+    /// The id of the table entry that priced the model.
+    pub model_id: String,
+}
+
+/// A price set in configuration, winning over the table for its provider:
+///
+/// ```toml
+/// [[prices.models]]
+/// provider = "openai"
+/// model = "ft:gpt-4o:acme"   # matched exactly, case-insensitively
+/// input_mtok = 3.0           # USD per million tokens; numbers or strings
+/// output_mtok = "12"
+/// cache_read_mtok = 1.5      # optional
+/// ```
+///
+/// Numbers are read through their shortest decimal form, so `0.1` is
+/// exactly 0.1 USD.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelPriceOverride {
+    /// Provider id; an id the table does not know adds a provider.
+    pub provider: String,
+    /// Model reference, matched exactly after lowercasing.
+    pub model: String,
+    /// USD per million uncached input tokens.
+    #[serde(deserialize_with = "de_price")]
+    pub input_mtok: String,
+    /// USD per million output tokens.
+    #[serde(deserialize_with = "de_price")]
+    pub output_mtok: String,
+    /// USD per million input tokens read from the prompt cache; without
+    /// it, cached tokens pay the input price.
+    #[serde(default, deserialize_with = "de_opt_price")]
+    pub cache_read_mtok: Option<String>,
+    /// USD per million input tokens written to the prompt cache; without
+    /// it, those tokens pay the input price.
+    #[serde(default, deserialize_with = "de_opt_price")]
+    pub cache_write_mtok: Option<String>,
+}
+
+impl PriceTable {
+    /// The table shipped inside heliport.
+    pub fn builtin() -> Result<PriceTable, PriceError> {
+        PriceTable::from_json(BUILTIN_JSON)
+    }
+
+    /// Parse a table in the same JSON format (a user's newer or overriding file).
+    pub fn from_json(json: &str) -> Result<PriceTable, PriceError> {
+        Ok(PriceTable {
+            providers: load::parse_table(json)?,
+        })
+    }
+
+    /// Overlay `other`: a provider with the same id gets other's models
+    /// placed BEFORE its own (so they win), and other's `api_pattern`,
+    /// `provider_match` and `fallback_model_providers` if given; new
+    /// providers are appended.
+    pub fn merge(&mut self, other: PriceTable) {
+        for theirs in other.providers {
+            match self.providers.iter_mut().find(|p| p.id == theirs.id) {
+                Some(ours) => {
+                    let mut models = theirs.models;
+                    models.append(&mut ours.models);
+                    ours.models = models;
+                    let mut overrides = theirs.overrides;
+                    overrides.append(&mut ours.overrides);
+                    ours.overrides = overrides;
+                    if theirs.api_pattern.is_some() {
+                        ours.api_pattern = theirs.api_pattern;
+                    }
+                    if theirs.provider_match.is_some() {
+                        ours.provider_match = theirs.provider_match;
+                    }
+                    if !theirs.fallback.is_empty() {
+                        ours.fallback = theirs.fallback;
+                    }
+                }
+                None => self.providers.push(theirs),
+            }
+        }
+    }
+
+    /// Add a simple override from config (see [`ModelPriceOverride`]); it
+    /// wins over everything for that provider, including files merged later
+    /// and overrides added earlier.
+    pub fn add_override(&mut self, o: &ModelPriceOverride) -> Result<(), PriceError> {
+        let model_ref = o.model.trim().to_lowercase();
+        let location = format!("price override {} / {}", o.provider.trim(), o.model.trim());
+        if model_ref.is_empty() || o.provider.trim().is_empty() {
+            return Err(PriceError::Invalid {
+                location,
+                problem: "provider and model must not be empty".to_owned(),
+            });
+        }
+        let field = |name: &str, text: &str| -> Result<Price, PriceError> {
+            load::config_price(text, &format!("{location}, {name}"))
+        };
+        let mut prices = PriceSet::default();
+        prices.core[Field::Input as usize] = Some(field("input_mtok", &o.input_mtok)?);
+        prices.core[Field::Output as usize] = Some(field("output_mtok", &o.output_mtok)?);
+        if let Some(p) = &o.cache_read_mtok {
+            prices.core[Field::CacheRead as usize] = Some(field("cache_read_mtok", p)?);
+        }
+        if let Some(p) = &o.cache_write_mtok {
+            prices.core[Field::CacheWrite as usize] = Some(field("cache_write_mtok", p)?);
+        }
+        let entry = Model {
+            id: model_ref.clone().into_boxed_str(),
+            name: None,
+            matcher: Clause::Equals(model_ref.into_boxed_str()),
+            prices: Box::new([ConditionalPrice {
+                constraint: None,
+                prices,
+            }]),
+            variants: Box::default(),
+        };
+        let index = match self.provider_index(&o.provider) {
+            Some(i) => i,
+            None => {
+                self.providers.push(Provider {
+                    id: o.provider.trim().to_lowercase().into_boxed_str(),
+                    api_pattern: None,
+                    provider_match: None,
+                    fallback: Box::default(),
+                    overrides: Vec::new(),
+                    models: Vec::new(),
+                });
+                self.providers.len() - 1
+            }
+        };
+        if let Some(p) = self.providers.get_mut(index) {
+            p.overrides.insert(0, entry);
+        }
+        Ok(())
+    }
+
+    /// Provider id whose api_pattern matches this upstream URL (e.g.
+    /// "https://api.openai.com/v1/chat/completions" -> "openai").
+    pub fn provider_for_url(&self, url: &str) -> Option<&str> {
+        let found = self.provider_matching_url(url).or_else(|| {
+            // Patterns are written for lowercase hosts.
+            match lowercase(url) {
+                std::borrow::Cow::Owned(lower) => self.provider_matching_url(&lower),
+                std::borrow::Cow::Borrowed(_) => None,
+            }
+        });
+        found.map(|p| &*p.id)
+    }
+
+    fn provider_matching_url(&self, url: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| {
+            p.api_pattern
+                .as_ref()
+                .is_some_and(|r| r.is_match(url).unwrap_or(false))
+        })
+    }
+
+    /// Cost of one request. None when provider or model is unknown.
+    pub fn cost(&self, q: &CostQuery<'_>) -> Option<Cost> {
+        let provider = self.providers.get(self.provider_index(q.provider_id)?)?;
+        let model_ref = lowercase(q.model);
+        let (source, model) = self.find_model(provider, &model_ref)?;
+        let base = model.active_prices(&q.at)?;
+        // A reseller's own tiers are not the original provider's.
+        let variant = if std::ptr::eq(source, provider) {
+            model.active_variant(q.service_tier, &q.at)
+        } else {
+            None
+        };
+        Some(Cost {
+            nano_usd: cost_nano_usd(base, variant.map(|v| &v.prices), q.usage),
+            provider_id: provider.id.to_string(),
+            model_id: model.id.to_string(),
+        })
+    }
+
+    /// For `heliport prices show MODEL [--provider P]`: every (provider,
+    /// model) whose match accepts MODEL (only provider P if given), with its
+    /// prices in force at `at`.
+    ///
+    /// Per provider only the first matching entry is listed, as that is the
+    /// one [`PriceTable::cost`] uses. With a provider given, a model it
+    /// resells from a fallback provider is listed too.
+    pub fn describe(
+        &self,
+        model: &str,
+        provider: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Vec<PriceDescription> {
+        let model_ref = lowercase(model.trim());
+        match provider {
+            Some(p) => self
+                .provider_index(p)
+                .and_then(|i| self.providers.get(i))
+                .and_then(|p| {
+                    let (source, m) = self.find_model(p, &model_ref)?;
+                    let priced_as = (!std::ptr::eq(source, p)).then_some(&*source.id);
+                    Some(describe::describe_model(&p.id, priced_as, m, at))
+                })
+                .into_iter()
+                .collect(),
+            None => self
+                .providers
+                .iter()
+                .filter_map(|p| {
+                    p.own_model(&model_ref)
+                        .map(|m| describe::describe_model(&p.id, None, m, at))
+                })
+                .collect(),
+        }
+    }
+
+    /// Index of the provider `id` names: exact id, then `provider_match`.
+    fn provider_index(&self, id: &str) -> Option<usize> {
+        let id = lowercase(id.trim());
+        self.providers
+            .iter()
+            .position(|p| *p.id == *id)
+            .or_else(|| {
+                self.providers
+                    .iter()
+                    .position(|p| p.provider_match.as_ref().is_some_and(|m| m.is_match(&id)))
+            })
+    }
+
+    /// The entry pricing `model_ref` (lowercased) at `provider`, with the
+    /// provider whose table it came from.
+    fn find_model<'a>(
+        &'a self,
+        provider: &'a Provider,
+        model_ref: &str,
+    ) -> Option<(&'a Provider, &'a Model)> {
+        if let Some(m) = provider.own_model(model_ref) {
+            return Some((provider, m));
+        }
+        provider.fallback.iter().find_map(|fid| {
+            let source = self.providers.iter().find(|p| p.id == *fid)?;
+            source.own_model(model_ref).map(|m| (source, m))
+        })
+    }
+}
+
+/// The cost of `usage` at `base` prices overlaid by a service-tier variant.
+fn cost_nano_usd(base: &PriceSet, variant: Option<&PriceSet>, usage: &Usage) -> i64 {
+    let price = |f: Field| variant.and_then(|v| v.get(f)).or_else(|| base.get(f));
+    let total_input = usage.prompt_tokens;
+    let mut acc: u128 = 0;
+    let mut charge = |count: u64, p: &Price| {
+        acc = acc.saturating_add(u128::from(count).saturating_mul(p.rate(total_input)));
+    };
+
+    // A cache category without a price stays in the uncached input, so it
+    // pays the input price rather than nothing.
+    let mut uncached = usage.prompt_tokens;
+    if let Some(p) = price(Field::CacheRead) {
+        uncached = uncached.saturating_sub(usage.prompt_cache_read_tokens);
+        charge(usage.prompt_cache_read_tokens, p);
+    }
+    if let Some(p) = price(Field::CacheWrite) {
+        uncached = uncached.saturating_sub(usage.prompt_cache_write_tokens);
+        charge(usage.prompt_cache_write_tokens, p);
+    }
+    if let Some(p) = price(Field::Input) {
+        charge(uncached, p);
+    }
+
+    let mut output = usage.completion_tokens;
+    if let Some(p) = price(Field::OutputReasoning) {
+        let reasoning = usage.reasoning_tokens.min(output);
+        output -= reasoning;
+        charge(reasoning, p);
+    }
+    if let Some(p) = price(Field::Output) {
+        charge(output, p);
+    }
+    if let Some(p) = price(Field::Requests) {
+        // Priced per thousand requests, against a per-million accumulator.
+        charge(1000, p);
+    }
+
+    let nano = acc.saturating_add(ACC_PER_NANO_USD / 2) / ACC_PER_NANO_USD;
+    i64::try_from(nano).unwrap_or(i64::MAX)
+}
+
+fn de_price<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    d.deserialize_any(PriceVisitor)
+}
+
+fn de_opt_price<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    d.deserialize_option(OptPriceVisitor)
+}
+
+/// Accepts a price as a decimal string or a number.
+struct PriceVisitor;
+
+impl serde::de::Visitor<'_> for PriceVisitor {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a price in USD, as a number or a decimal string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.trim().to_owned())
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<String, E> {
+        if v.is_finite() {
+            // Display is the shortest form that reads back as `v`: 0.1 -> "0.1".
+            Ok(v.to_string())
+        } else {
+            Err(E::custom("a price must be a finite number"))
+        }
+    }
+}
+
+struct OptPriceVisitor;
+
+impl<'de> serde::de::Visitor<'de> for OptPriceVisitor {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a price in USD, as a number or a decimal string")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        de_price(d).map(Some)
+    }
+}

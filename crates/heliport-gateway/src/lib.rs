@@ -1,0 +1,12 @@
+//! heliport's proxy hot path: the server, the request pipeline, the upstream
+//! client and the tee that records responses as they stream through.
+
+pub mod headers;
+pub mod pipeline;
+pub mod server;
+pub mod state;
+pub mod tee;
+pub mod upstream;
+
+pub use server::router;
+pub use state::{AuthMode, GatewayConfig, GatewayState};

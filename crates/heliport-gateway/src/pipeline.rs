@@ -1,0 +1,461 @@
+//! The life of one proxied request, stage by stage. `handle` lists the stages
+//! in order; each stage is a small function over the request context.
+//!
+//! route → options → auth → body → prompt → target check → upstream → tee
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use heliport_core::error::{ErrorCode, ErrorStyle, GatewayError};
+use heliport_core::extract::ApiFlavor;
+use heliport_core::options::RequestOptions;
+use heliport_core::provider::{self, Route};
+use heliport_core::record::{CapturedBody, Exchange, RequestMeta};
+use heliport_store::auth::bearer;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use uuid::Uuid;
+
+use crate::headers;
+use crate::state::{AuthMode, GatewayState};
+use crate::tee::{PendingRecord, TeeBody};
+use crate::upstream::UpstreamError;
+
+/// Per-request context: what the stages decided so far.
+struct Ctx {
+    started: Instant,
+    created_at: DateTime<Utc>,
+    request_id: Uuid,
+    style: ErrorStyle,
+    method: String,
+    path: String,
+    org_id: Option<String>,
+    key_id: Option<String>,
+    route: Option<Route>,
+    opts: RequestOptions,
+    request_body: Bytes,
+    original_request_body: Option<Bytes>,
+    prompt_inputs: Option<Vec<(String, String)>>,
+}
+
+/// Entry point for every proxied request.
+pub async fn handle(state: Arc<GatewayState>, req: Request<Body>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let mut ctx = Ctx {
+        started: Instant::now(),
+        created_at: Utc::now(),
+        request_id: Uuid::now_v7(),
+        style: ErrorStyle::OpenAi,
+        method: parts.method.to_string(),
+        path: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".to_string()),
+        org_id: None,
+        key_id: None,
+        route: None,
+        opts: RequestOptions::default(),
+        request_body: Bytes::new(),
+        original_request_body: None,
+        prompt_inputs: None,
+    };
+    metrics::counter!("heliport_requests_total").increment(1);
+    match run(&state, &mut ctx, parts, body).await {
+        Ok(resp) => resp,
+        Err(e) => reject(&state, ctx, e),
+    }
+}
+
+async fn run(
+    state: &Arc<GatewayState>,
+    ctx: &mut Ctx,
+    parts: http::request::Parts,
+    body: Body,
+) -> Result<Response<Body>, Rejection> {
+    let opts = RequestOptions::from_headers(&parts.headers);
+    if let Ok(o) = &opts {
+        if let Some(id) = o.request_id {
+            ctx.request_id = id;
+        }
+    }
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.host());
+    let route = route_stage(state, ctx, host, opts.as_ref().ok());
+    authenticate(state, ctx, &parts.headers).await?;
+    ctx.opts = opts.map_err(|e| GatewayError::new(ErrorCode::InvalidHeader, e.to_string()))?;
+    ctx.route = Some(route?);
+    read_body(state, ctx, &parts.headers, body).await?;
+    prepare_prompt(ctx);
+    let guarded = check_target(state, ctx)?;
+    forward(state, ctx, parts, guarded).await
+}
+
+/// Pick the upstream; the route also decides the error shape.
+fn route_stage(
+    state: &GatewayState,
+    ctx: &mut Ctx,
+    host: Option<&str>,
+    opts: Option<&RequestOptions>,
+) -> Result<Route, GatewayError> {
+    let default_opts = RequestOptions::default();
+    let r = provider::resolve(
+        host,
+        &ctx.path,
+        opts.unwrap_or(&default_opts),
+        &state.providers,
+        |url| state.prices.provider_for_url(url).map(str::to_string),
+    );
+    ctx.style = match &r {
+        Ok(route) => route.error_style,
+        Err(_) if ctx.path.starts_with("/anthropic") => ErrorStyle::Anthropic,
+        Err(_) => ErrorStyle::OpenAi,
+    };
+    r
+}
+
+/// `Helicone-Auth` (SPEC §2). Proxying needs a key with `w`.
+async fn authenticate(
+    state: &GatewayState,
+    ctx: &mut Ctx,
+    headers: &http::HeaderMap,
+) -> Result<(), GatewayError> {
+    let raw = headers.get("helicone-auth");
+    let Some(raw) = raw else {
+        return match state.cfg.auth_mode {
+            AuthMode::Optional => {
+                ctx.org_id = Some(state.cfg.default_org_id.clone());
+                Ok(())
+            }
+            AuthMode::Required => Err(GatewayError::new(
+                ErrorCode::MissingAuth,
+                "Helicone-Auth header is missing: send 'Helicone-Auth: Bearer <heliport key>' (create one with `heliport keys create --name NAME`)",
+            )),
+        };
+    };
+    let key = raw.to_str().ok().and_then(bearer).ok_or_else(|| {
+        GatewayError::new(
+            ErrorCode::InvalidAuth,
+            "Helicone-Auth must be 'Bearer <heliport key>'",
+        )
+    })?;
+    let grant = state.keys.authenticate(key).await.ok_or_else(|| {
+        GatewayError::new(
+            ErrorCode::InvalidAuth,
+            "Helicone-Auth: the key is unknown or revoked",
+        )
+    })?;
+    if !grant.permissions.write {
+        return Err(GatewayError::new(
+            ErrorCode::Forbidden,
+            "Helicone-Auth: this key is read-only; proxying needs a key with write permission (w or rw)",
+        ));
+    }
+    ctx.org_id = Some(grant.org_id);
+    ctx.key_id = Some(grant.key_id);
+    Ok(())
+}
+
+/// Read the whole request body, up to the configured limit.
+async fn read_body(
+    state: &GatewayState,
+    ctx: &mut Ctx,
+    headers: &http::HeaderMap,
+    body: Body,
+) -> Result<(), GatewayError> {
+    let limit = state.cfg.max_body_bytes;
+    let too_large = || {
+        GatewayError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the request body is larger than the {limit} bytes heliport accepts (gateway.max_body_bytes)"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => {
+            ctx.request_body = collected.to_bytes();
+            Ok(())
+        }
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(e) => Err(GatewayError::new(
+            ErrorCode::InvalidRequest,
+            format!("could not read the request body: {e}"),
+        )),
+    }
+}
+
+/// Strip `<helicone-prompt-input>` tags: the upstream sees plain text.
+fn prepare_prompt(ctx: &mut Ctx) {
+    if !heliport_core::prompt::has_prompt_tags(&ctx.request_body) {
+        return;
+    }
+    if let Some(p) = heliport_core::prompt::strip_prompt_tags(&ctx.request_body) {
+        let original = std::mem::replace(&mut ctx.request_body, Bytes::from(p.stripped_body));
+        ctx.original_request_body = Some(original);
+        ctx.prompt_inputs = Some(p.inputs);
+    }
+}
+
+/// Client-supplied URLs may not reach private addresses (SPEC §1). Returns
+/// whether the guarded client (which checks resolved addresses) must be used.
+fn check_target(state: &GatewayState, ctx: &Ctx) -> Result<bool, GatewayError> {
+    let Some(route) = &ctx.route else {
+        return Ok(false);
+    };
+    if !route.client_supplied || state.cfg.allowed_targets.allows(&route.upstream_url) {
+        return Ok(false);
+    }
+    let uri: http::Uri = route.upstream_url.parse().map_err(|_| {
+        GatewayError::new(
+            ErrorCode::InvalidHeader,
+            format!("'{}' is not a valid URL", route.upstream_url),
+        )
+    })?;
+    if let Some(ip) = uri.host().and_then(heliport_core::target::literal_ip) {
+        if heliport_core::target::is_forbidden_ip(ip) {
+            return Err(target_forbidden(&format!(
+                "{ip} is a private or reserved address"
+            )));
+        }
+    }
+    Ok(true)
+}
+
+fn target_forbidden(why: &str) -> GatewayError {
+    GatewayError::new(
+        ErrorCode::TargetNotAllowed,
+        format!("the target URL is not allowed: {why}; an operator can allow it in gateway.allowed_targets (HELIPORT_ALLOWED_TARGETS)"),
+    )
+}
+
+fn exchange(state: &GatewayState, ctx: &mut Ctx) -> Exchange {
+    let route = ctx.route.as_ref();
+    let o = &mut ctx.opts;
+    Exchange {
+        uid: Uuid::new_v4(),
+        request_id: ctx.request_id,
+        org_id: ctx.org_id.clone().unwrap_or_default(),
+        api_key_id: ctx.key_id.clone(),
+        created_at: ctx.created_at,
+        method: ctx.method.clone(),
+        path: ctx.path.clone(),
+        provider: route.map(|r| r.provider.clone()).unwrap_or_default(),
+        price_provider: route.and_then(|r| r.price_provider.clone()),
+        target_url: route.map(|r| r.upstream_url.clone()).unwrap_or_default(),
+        upstream_path: route
+            .map(|r| r.upstream_path.clone())
+            .unwrap_or_else(|| ctx.path.clone()),
+        meta: RequestMeta {
+            model_override: o.model_override.take(),
+            prompt_id: o.prompt_id.take(),
+            prompt_inputs: ctx.prompt_inputs.take(),
+            properties: std::mem::take(&mut o.properties),
+            user_id: o.user_id.take(),
+            session_id: o.session.id.take(),
+            session_path: o.session.path.take(),
+            session_name: o.session.name.take(),
+            omit_request: o.omit_request,
+            omit_response: o.omit_response,
+            cache_enabled: o.cache.enabled,
+        },
+        request_body: ctx.request_body.clone(),
+        original_request_body: ctx.original_request_body.take(),
+        attempts: 1,
+        body_cap_bytes: state.cfg.body_cap_bytes,
+        ..Default::default()
+    }
+}
+
+async fn forward(
+    state: &Arc<GatewayState>,
+    ctx: &mut Ctx,
+    parts: http::request::Parts,
+    guarded: bool,
+) -> Result<Response<Body>, Rejection> {
+    let Some(route) = ctx.route.clone() else {
+        return Err(GatewayError::new(ErrorCode::Internal, "no route").into());
+    };
+    let uri: http::Uri = route.upstream_url.parse().map_err(|_| {
+        GatewayError::new(
+            ErrorCode::InvalidHeader,
+            format!("'{}' is not a valid URL", route.upstream_url),
+        )
+    })?;
+    let mut up_req = Request::builder()
+        .method(parts.method.clone())
+        .uri(uri)
+        .body(Full::new(ctx.request_body.clone()))
+        .map_err(|e| {
+            GatewayError::new(
+                ErrorCode::InvalidRequest,
+                format!("cannot build the upstream request: {e}"),
+            )
+        })?;
+    *up_req.headers_mut() = headers::upstream_request_headers(&parts.headers);
+
+    let mut pending = PendingRecord::new(exchange(state, ctx), state.recorder.clone(), ctx.started);
+    let sent_at = Instant::now();
+    let result = tokio::time::timeout(
+        state.cfg.upstream_timeout,
+        state.upstream.send(up_req, guarded),
+    )
+    .await;
+    let upstream_ms = sent_at.elapsed().as_secs_f64() * 1000.0;
+    let resp = match result {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(UpstreamError::Forbidden(why))) => {
+            return Err(fail(&mut pending, ctx, target_forbidden(&why)));
+        }
+        Ok(Err(UpstreamError::Unreachable(why))) => {
+            tracing::warn!(request_id = %ctx.request_id, upstream = %route.upstream_url, error = %why, "upstream unreachable");
+            return Err(fail(
+                &mut pending,
+                ctx,
+                GatewayError::new(
+                    ErrorCode::UpstreamUnreachable,
+                    format!("could not reach {}: {why}", route.provider),
+                ),
+            ));
+        }
+        Err(_) => {
+            return Err(fail(
+                &mut pending,
+                ctx,
+                GatewayError::new(
+                    ErrorCode::UpstreamTimeout,
+                    format!(
+                        "{} did not answer within {} s",
+                        route.provider,
+                        state.cfg.upstream_timeout.as_secs()
+                    ),
+                ),
+            ));
+        }
+    };
+
+    let (up_parts, up_body) = resp.into_parts();
+    let is_sse = up_parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().starts_with("text/event-stream"));
+    if let Some(ex) = pending.exchange_mut() {
+        ex.status = Some(up_parts.status.as_u16());
+        ex.response_created_at = Some(Utc::now());
+    }
+    metrics::counter!("heliport_upstream_responses_total", "status" => status_class(up_parts.status)).increment(1);
+
+    let mut out_headers = headers::client_response_headers(&up_parts.headers);
+    add_helicone_headers(&mut out_headers, ctx, Some(upstream_ms));
+    let flavor = ApiFlavor::from_path(&route.upstream_path);
+    let body = TeeBody::new(up_body, pending, is_sse, flavor, state.cfg.body_cap_bytes);
+    let mut resp = Response::new(Body::new(body));
+    *resp.status_mut() = up_parts.status;
+    *resp.headers_mut() = out_headers;
+    Ok(resp)
+}
+
+fn status_class(s: StatusCode) -> &'static str {
+    match s.as_u16() {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// An error answered by heliport; `recorded` when its record is already queued.
+struct Rejection {
+    err: GatewayError,
+    recorded: bool,
+}
+
+impl From<GatewayError> for Rejection {
+    fn from(err: GatewayError) -> Self {
+        Rejection {
+            err,
+            recorded: false,
+        }
+    }
+}
+
+/// Record a request that failed after admission, with heliport's own error body.
+fn fail(pending: &mut PendingRecord, ctx: &Ctx, e: GatewayError) -> Rejection {
+    if let Some(ex) = pending.exchange_mut() {
+        ex.status = Some(e.status().as_u16());
+        ex.failure = Some(e.code.as_str().to_string());
+        ex.response_body
+            .push(&Bytes::from(e.body(ctx.style)), usize::MAX);
+    }
+    pending.finish(None);
+    Rejection {
+        err: e,
+        recorded: true,
+    }
+}
+
+fn add_helicone_headers(h: &mut http::HeaderMap, ctx: &Ctx, upstream_ms: Option<f64>) {
+    if let Ok(v) = HeaderValue::from_str(&ctx.request_id.to_string()) {
+        h.insert("helicone-id", v);
+    }
+    let total_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
+    let timing = match upstream_ms {
+        Some(up) => format!(
+            "heliport;dur={:.3}, upstream;dur={:.3}",
+            (total_ms - up).max(0.0),
+            up
+        ),
+        None => format!("heliport;dur={total_ms:.3}"),
+    };
+    if let Ok(v) = HeaderValue::from_str(&timing) {
+        h.insert("server-timing", v);
+    }
+}
+
+/// Answer an error heliport decided itself; record it when the organization is known.
+fn reject(state: &GatewayState, mut ctx: Ctx, rejection: Rejection) -> Response<Body> {
+    let Rejection {
+        err: e,
+        recorded: already,
+    } = rejection;
+    metrics::counter!("heliport_requests_rejected_total", "code" => e.code.as_str()).increment(1);
+    tracing::warn!(request_id = %ctx.request_id, path = %ctx.path, code = e.code.as_str(), "{}", e.message);
+    let body = e.body(ctx.style);
+    if !already && ctx.org_id.is_some() {
+        let mut ex = exchange(state, &mut ctx);
+        ex.status = Some(e.status().as_u16());
+        ex.failure = Some(e.code.as_str().to_string());
+        let mut captured = CapturedBody::default();
+        captured.push(&Bytes::from(body.clone()), usize::MAX);
+        ex.response_body = captured;
+        ex.latency_ms = Some(ctx.started.elapsed().as_millis() as u64);
+        ex.response_created_at = Some(Utc::now());
+        state.recorder.record(ex);
+    }
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = e.status();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    add_helicone_headers(h, &ctx, None);
+    resp
+}

@@ -1,0 +1,61 @@
+//! The one listener's routes: health, metrics, the REST API (mounted by the
+//! caller) and, for everything else, the proxy.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http::{header, StatusCode};
+
+use crate::state::GatewayState;
+
+/// Renders the Prometheus exposition for `/metrics`.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// The whole application: `api` (heliport's own REST routes) is matched
+/// before the proxy fallback.
+pub fn router(state: Arc<GatewayState>, api: Router, metrics: MetricsRender) -> Router {
+    let health = Router::new()
+        .route("/healthcheck", get(healthcheck))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state.clone());
+    let metrics_route = Router::new().route(
+        "/metrics",
+        get(move || {
+            let m = metrics.clone();
+            async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], m()) }
+        }),
+    );
+    let proxy_fallback: Router = Router::new().fallback(proxy).with_state(state);
+    Router::new()
+        .merge(health)
+        .merge(metrics_route)
+        .merge(api)
+        .merge(proxy_fallback)
+}
+
+async fn proxy(State(state): State<Arc<GatewayState>>, req: Request) -> Response<Body> {
+    crate::pipeline::handle(state, req).await
+}
+
+async fn healthcheck() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "healthy"}))
+}
+
+async fn healthz() -> impl IntoResponse {
+    "ok"
+}
+
+async fn readyz(State(state): State<Arc<GatewayState>>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}")).into_response()
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! What every request shares: configuration, providers, prices, keys, the
+//! recorder and the upstream clients.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use heliport_core::pricing::PriceTable;
+use heliport_core::provider::Providers;
+use heliport_core::target::AllowedTargets;
+use heliport_store::auth::KeyCache;
+use heliport_store::writer::Recorder;
+use heliport_store::SqliteStore;
+
+use crate::upstream::Upstream;
+
+/// `auth.mode` (SPEC §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Every proxied request needs a valid `Helicone-Auth` key.
+    Required,
+    /// Requests without a key are proxied and logged under the default organization.
+    Optional,
+}
+
+impl std::str::FromStr for AuthMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "required" => Ok(AuthMode::Required),
+            "optional" => Ok(AuthMode::Optional),
+            other => Err(format!(
+                "auth mode must be 'required' or 'optional', got '{other}'"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub auth_mode: AuthMode,
+    pub default_org_id: String,
+    /// Largest request body accepted (413 above).
+    pub max_body_bytes: usize,
+    /// Largest body kept in a record (request and response each).
+    pub body_cap_bytes: usize,
+    /// Time allowed until the upstream's response head.
+    pub upstream_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub allowed_targets: AllowedTargets,
+}
+
+/// Shared by every request.
+pub struct GatewayState {
+    pub cfg: GatewayConfig,
+    pub providers: Providers,
+    pub prices: Arc<PriceTable>,
+    pub keys: Arc<KeyCache>,
+    pub recorder: Recorder,
+    pub upstream: Upstream,
+    pub store: SqliteStore,
+}

@@ -1,0 +1,186 @@
+//! The tee: forwards the upstream body frame by frame, untouched, while
+//! keeping a size-capped copy and reading usage from SSE events as they pass.
+//! The record is completed when the stream ends, fails, or the client goes
+//! away (then: cancelled), so every request gets exactly one record.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use chrono::Utc;
+use heliport_core::extract::{ApiFlavor, StreamAccumulator};
+use heliport_core::record::Exchange;
+use heliport_core::sse::SseParser;
+use heliport_store::writer::Recorder;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+/// Largest single SSE event the usage reader buffers; bigger ones are skipped
+/// (the bytes still reach the client).
+const MAX_EVENT_BYTES: usize = 4 << 20;
+
+/// An exchange waiting for its outcome. Dropped unfinished, it records itself
+/// as cancelled: the client went away.
+pub struct PendingRecord {
+    exchange: Option<Exchange>,
+    recorder: Recorder,
+    started: Instant,
+}
+
+impl PendingRecord {
+    pub fn new(exchange: Exchange, recorder: Recorder, started: Instant) -> Self {
+        PendingRecord {
+            exchange: Some(exchange),
+            recorder,
+            started,
+        }
+    }
+
+    pub fn exchange_mut(&mut self) -> Option<&mut Exchange> {
+        self.exchange.as_mut()
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Record now, with the given failure (None = completed).
+    pub fn finish(&mut self, failure: Option<&str>) {
+        if let Some(mut ex) = self.exchange.take() {
+            if ex.failure.is_none() {
+                ex.failure = failure.map(str::to_string);
+            }
+            ex.latency_ms = Some(self.started.elapsed().as_millis() as u64);
+            if ex.response_created_at.is_none() && ex.status.is_some() {
+                ex.response_created_at = Some(Utc::now());
+            }
+            self.recorder.record(ex);
+        }
+    }
+}
+
+impl Drop for PendingRecord {
+    fn drop(&mut self) {
+        self.finish(Some("cancelled"));
+    }
+}
+
+struct SseState {
+    parser: SseParser,
+    acc: StreamAccumulator,
+}
+
+/// The response body sent to the client.
+pub struct TeeBody {
+    inner: Incoming,
+    pending: PendingRecord,
+    sse: Option<SseState>,
+    cap: usize,
+    first_byte_seen: bool,
+}
+
+impl TeeBody {
+    pub fn new(
+        inner: Incoming,
+        mut pending: PendingRecord,
+        is_sse: bool,
+        flavor: ApiFlavor,
+        cap: usize,
+    ) -> Self {
+        if let Some(ex) = pending.exchange_mut() {
+            ex.response_is_sse = is_sse;
+        }
+        TeeBody {
+            inner,
+            pending,
+            sse: is_sse.then(|| SseState {
+                parser: SseParser::new(MAX_EVENT_BYTES),
+                acc: StreamAccumulator::new(flavor),
+            }),
+            cap,
+            first_byte_seen: false,
+        }
+    }
+
+    fn on_data(&mut self, data: &Bytes) {
+        if !self.first_byte_seen && !data.is_empty() {
+            self.first_byte_seen = true;
+            let ttft = self.pending.started().elapsed().as_millis() as u64;
+            if let Some(ex) = self.pending.exchange_mut() {
+                ex.time_to_first_token_ms = Some(ttft);
+            }
+        }
+        if let Some(ex) = self.pending.exchange_mut() {
+            ex.response_body.push(data, self.cap);
+        }
+        if let Some(s) = self.sse.as_mut() {
+            let acc = &mut s.acc;
+            s.parser.push(data, |ev| acc.on_event(ev));
+        }
+    }
+
+    fn complete(&mut self, failure: Option<&str>) {
+        if let Some(mut s) = self.sse.take() {
+            let acc = &mut s.acc;
+            s.parser.finish(|ev| acc.on_event(ev));
+            let extracted = s.acc.finish();
+            if let Some(ex) = self.pending.exchange_mut() {
+                ex.stream_extracted = Some(extracted);
+            }
+        }
+        self.pending.finish(failure);
+    }
+}
+
+impl Body for TeeBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.on_data(data);
+                }
+                if this.inner.is_end_stream() {
+                    this.complete(None);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                tracing::warn!(error = %e, "upstream stream broke");
+                this.complete(Some("stream_error"));
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                this.complete(None);
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for TeeBody {
+    fn drop(&mut self) {
+        // Unfinished: the client went away, unless nothing was left to send.
+        if self.inner.is_end_stream() {
+            self.complete(None);
+        } else if self.pending.exchange_mut().is_some() {
+            self.complete(Some("cancelled"));
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The response body: either one pre-serialised buffer or a paced sequence of
+//! pre-built stream events.
+//!
+//! A hand-written `Body` (rather than a channel fed by a task) keeps streaming
+//! free of extra tasks and allocations, and lets `x-mock-break-after` fail the
+//! body at an exact event so hyper aborts the connection mid-stream.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tokio::time::Sleep;
+
+/// Body of every mock response.
+pub struct MockBody {
+    inner: Inner,
+}
+
+enum Inner {
+    Full(Option<Bytes>),
+    Events(Box<Events>),
+}
+
+struct Events {
+    queue: VecDeque<Bytes>,
+    chunk_delay: Option<Duration>,
+    sleep: Option<Pin<Box<Sleep>>>,
+    break_after: Option<usize>,
+    sent: usize,
+    yielded_before_break: bool,
+}
+
+impl MockBody {
+    /// A complete body; hyper sends it with a `content-length`.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        Self {
+            inner: Inner::Full(Some(bytes.into())),
+        }
+    }
+
+    /// A chunked body sending `events` one frame each, waiting `chunk_delay`
+    /// between frames and failing after `break_after` frames.
+    pub fn events(
+        events: Vec<Bytes>,
+        chunk_delay: Option<Duration>,
+        break_after: Option<usize>,
+    ) -> Self {
+        Self {
+            inner: Inner::Events(Box::new(Events {
+                queue: events.into(),
+                chunk_delay: chunk_delay.filter(|d| !d.is_zero()),
+                sleep: None,
+                break_after,
+                sent: 0,
+                yielded_before_break: false,
+            })),
+        }
+    }
+}
+
+impl Events {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        if let Some(sleep) = self.sleep.as_mut() {
+            ready!(sleep.as_mut().poll(cx));
+            self.sleep = None;
+        }
+        if self.break_after.is_some_and(|n| self.sent >= n) && !self.queue.is_empty() {
+            // hyper only flushes once the body stops being ready; failing in
+            // the same poll would discard the head and the events before the
+            // break, so yield once to let them reach the client first.
+            if !self.yielded_before_break {
+                self.yielded_before_break = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            return Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "x-mock-break-after: aborting the stream",
+            ))));
+        }
+        let Some(event) = self.queue.pop_front() else {
+            return Poll::Ready(None);
+        };
+        self.sent += 1;
+        if let Some(delay) = self.chunk_delay {
+            if !self.queue.is_empty() {
+                self.sleep = Some(Box::pin(tokio::time::sleep(delay)));
+            }
+        }
+        Poll::Ready(Some(Ok(Frame::data(event))))
+    }
+}
+
+impl Body for MockBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match &mut self.get_mut().inner {
+            Inner::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Inner::Events(events) => events.poll_next(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Inner::Full(bytes) => bytes.as_ref().is_none_or(Bytes::is_empty),
+            Inner::Events(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Inner::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            Inner::Events(_) => SizeHint::default(),
+        }
+    }
+}

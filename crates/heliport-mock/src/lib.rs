@@ -1,0 +1,335 @@
+//! A mock LLM provider speaking the OpenAI, Anthropic and Gemini wire formats
+//! (JSON and SSE), for heliport's tests, for trying heliport without a
+//! provider key, and as the upstream of the load benchmark.
+//!
+//! Endpoints are matched on the path suffix, so any base path works
+//! (`/v1/chat/completions`, `/openai/v1/chat/completions`, ...):
+//!
+//! | suffix | shape |
+//! |---|---|
+//! | `/chat/completions` | OpenAI chat completions (JSON or SSE) |
+//! | `/completions` | OpenAI legacy text completions (JSON or SSE) |
+//! | `/embeddings` | OpenAI embeddings (8 floats per input) |
+//! | `/responses` | OpenAI Responses API (JSON or SSE) |
+//! | `/moderations` | OpenAI moderations (`FLAGME` is flagged) |
+//! | `/messages` | Anthropic Messages (JSON or SSE) |
+//! | `/models/{m}:generateContent` | Gemini |
+//! | `/models/{m}:streamGenerateContent` | Gemini stream (`?alt=sse` for SSE, else a JSON array) |
+//! | `GET`/`DELETE /__mock/requests` | list / clear the recorded requests |
+//! | `GET /__mock/health` | `{"status":"ok"}` |
+//!
+//! Token counts are word counts (prompt: words of all request text, at least
+//! 1; completion: words of the reply) so tests can assert exact numbers.
+//!
+//! Behaviour is steered per request with headers: `x-mock-reply`,
+//! `x-mock-words`, `x-mock-model`, `x-mock-usage`, `x-mock-status`,
+//! `x-mock-retry-after`, `x-mock-fail-count`/`-fail-id`/`-fail-status`,
+//! `x-mock-delay-ms`, `x-mock-chunk-delay-ms`, `x-mock-break-after`,
+//! `x-mock-cache-read`, `x-mock-cache-write`. An unknown `x-mock-*` header or
+//! a malformed value is answered with 400. Every provider response carries
+//! `x-mock-request-number`.
+
+mod anthropic;
+mod body;
+mod controls;
+mod gemini;
+mod handler;
+mod openai;
+mod text;
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Response, StatusCode, Uri};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde::ser::{SerializeStruct, Serializer};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::task::AbortHandle;
+
+use crate::body::MockBody;
+
+pub use crate::controls::DEFAULT_REPLY;
+
+/// How many received requests are kept for inspection.
+pub const MAX_RECORDED: usize = 1000;
+
+/// A request as the mock received it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// Path plus `?query` if any.
+    pub path_and_query: String,
+    /// Header names are lowercase; repeated headers appear once per value.
+    pub headers: Vec<(String, String)>,
+    /// The raw body.
+    pub body: Vec<u8>,
+}
+
+impl ReceivedRequest {
+    /// The first value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as (lossy) UTF-8 text.
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body parsed as JSON, if it is JSON.
+    pub fn body_json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// The HTTP form used by `GET /__mock/requests`: the body becomes a string.
+impl Serialize for ReceivedRequest {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("ReceivedRequest", 4)?;
+        s.serialize_field("method", &self.method)?;
+        s.serialize_field("path_and_query", &self.path_and_query)?;
+        s.serialize_field("headers", &self.headers)?;
+        s.serialize_field("body", &String::from_utf8_lossy(&self.body))?;
+        s.end()
+    }
+}
+
+/// A request in the form it arrived in: storing the parsed parts (all cheap
+/// to move or ref-count) keeps recording off the benchmark's hot path; the
+/// conversion to strings happens only when someone asks.
+struct Recorded {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Recorded {
+    fn to_received(&self) -> ReceivedRequest {
+        ReceivedRequest {
+            method: self.method.to_string(),
+            path_and_query: self
+                .uri
+                .path_and_query()
+                .map_or_else(|| self.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
+            headers: self
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: self.body.to_vec(),
+        }
+    }
+}
+
+/// State shared by all connections of one mock server.
+#[derive(Default)]
+struct State {
+    counter: AtomicU64,
+    requests: Mutex<VecDeque<Recorded>>,
+    failures: Mutex<HashMap<String, u64>>,
+}
+
+/// A poisoned lock only means another request panicked mid-update; the data
+/// (a log and counters) is still usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl State {
+    fn next_request_number(&self) -> u64 {
+        self.counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn record(&self, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) {
+        let mut log = lock(&self.requests);
+        if log.len() >= MAX_RECORDED {
+            log.pop_front();
+        }
+        log.push_back(Recorded {
+            method,
+            uri,
+            headers,
+            body,
+        });
+    }
+
+    fn requests(&self) -> Vec<ReceivedRequest> {
+        lock(&self.requests)
+            .iter()
+            .map(Recorded::to_received)
+            .collect()
+    }
+
+    fn clear(&self) -> usize {
+        let mut log = lock(&self.requests);
+        let n = log.len();
+        log.clear();
+        n
+    }
+
+    /// Counts one more request for fail id `id`; true while it is among the
+    /// first `count`.
+    fn should_fail(&self, id: &str, count: u64) -> bool {
+        let mut failures = lock(&self.failures);
+        let seen = failures.entry(id.to_owned()).or_insert(0);
+        *seen += 1;
+        *seen <= count
+    }
+}
+
+/// `/__mock/*` endpoints; not counted and not recorded.
+fn admin(state: &State, method: &Method, path: &str) -> Response<MockBody> {
+    let json = |status: StatusCode, body: String| {
+        let mut resp = Response::new(MockBody::full(body));
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        resp
+    };
+    match (method, path.rsplit_once("/__mock/").map(|(_, p)| p)) {
+        (&Method::GET, Some("requests")) => {
+            let body = serde_json::to_string(&state.requests())
+                .unwrap_or_else(|e| format!(r#"{{"error":{}}}"#, text::json_str(&e.to_string())));
+            json(StatusCode::OK, body)
+        }
+        (&Method::DELETE, Some("requests")) => {
+            json(StatusCode::OK, format!(r#"{{"cleared":{}}}"#, state.clear()))
+        }
+        (&Method::GET, Some("health")) => json(StatusCode::OK, r#"{"status":"ok"}"#.to_owned()),
+        _ => json(
+            StatusCode::NOT_FOUND,
+            r#"{"error":{"message":"mock: no such admin endpoint","type":"invalid_request_error","code":"not_found"}}"#
+                .to_owned(),
+        ),
+    }
+}
+
+/// Serve the mock on an already-bound listener until the future is dropped.
+///
+/// Dropping the future stops accepting; connections already accepted run on
+/// their own tasks until the client closes them or the runtime shuts down.
+pub async fn serve(listener: TcpListener) -> io::Result<()> {
+    serve_with_state(listener, Arc::new(State::default())).await
+}
+
+/// Bind `addr` and serve (for the CLI).
+pub async fn run(addr: SocketAddr) -> io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "heliport mock provider listening");
+    serve(listener).await
+}
+
+/// Start on `127.0.0.1:0` in a background tokio task (for tests).
+pub async fn spawn() -> io::Result<MockHandle> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(State::default());
+    let task = tokio::spawn(serve_with_state(listener, Arc::clone(&state)));
+    Ok(MockHandle {
+        addr,
+        state,
+        task: task.abort_handle(),
+    })
+}
+
+async fn serve_with_state(listener: TcpListener, state: Arc<State>) -> io::Result<()> {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Typically EMFILE under benchmark load or a connection reset
+                // before accept; back off briefly instead of spinning or
+                // taking the whole mock down.
+                tracing::warn!(error = %e, "mock: accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        // Small SSE frames must not wait for Nagle.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "mock: set_nodelay failed");
+        }
+        let state = Arc::clone(&state);
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handler::handle(Arc::clone(&state), req));
+            if let Err(e) = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                // Includes the aborts caused by x-mock-break-after.
+                tracing::debug!(error = %e, "mock: connection ended with an error");
+            }
+        });
+    }
+}
+
+/// A mock server running in a background task; see [`spawn`].
+///
+/// Dropping the handle leaves the server running (it stops with the tokio
+/// runtime), so `spawn().await?.addr` is a valid way to use it; call
+/// [`MockHandle::shutdown`] to stop accepting earlier.
+#[derive(Clone)]
+pub struct MockHandle {
+    /// The bound address (`127.0.0.1:PORT`).
+    pub addr: SocketAddr,
+    state: Arc<State>,
+    task: AbortHandle,
+}
+
+impl std::fmt::Debug for MockHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MockHandle {
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The last [`MAX_RECORDED`] requests received, oldest first
+    /// (`/__mock/*` requests excluded).
+    pub fn requests(&self) -> Vec<ReceivedRequest> {
+        self.state.requests()
+    }
+
+    /// The most recent request received, if any.
+    pub fn last_request(&self) -> Option<ReceivedRequest> {
+        lock(&self.state.requests).back().map(Recorded::to_received)
+    }
+
+    /// Forget the recorded requests.
+    pub fn clear_requests(&self) {
+        self.state.clear();
+    }
+
+    /// Stop accepting new connections.
+    pub fn shutdown(&self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,183 @@
+//! The in-memory key cache that authenticates requests without a database
+//! round trip. It reloads from the store periodically (revocations), and
+//! looks a key it does not know up once (a key created a moment ago works).
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use crate::keys::{hash_key, hash_key_helicone, KeyInfo, Permissions};
+use crate::sqlite::{SqliteStore, StoreError};
+
+/// What a valid key grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyGrant {
+    pub key_id: String,
+    pub org_id: String,
+    pub permissions: Permissions,
+}
+
+#[derive(Debug)]
+struct Snapshot {
+    by_hash: HashMap<String, KeyGrant>,
+}
+
+/// Keys by hash, refreshed from the store.
+#[derive(Debug)]
+pub struct KeyCache {
+    store: SqliteStore,
+    snapshot: RwLock<Snapshot>,
+    miss_lookups: tokio::sync::Semaphore,
+}
+
+impl KeyCache {
+    pub async fn load(store: SqliteStore) -> Result<KeyCache, StoreError> {
+        let by_hash = Self::fetch(&store).await?;
+        Ok(KeyCache {
+            store,
+            snapshot: RwLock::new(Snapshot { by_hash }),
+            miss_lookups: tokio::sync::Semaphore::new(4),
+        })
+    }
+
+    async fn fetch(store: &SqliteStore) -> Result<HashMap<String, KeyGrant>, StoreError> {
+        let keys: Vec<KeyInfo> = store.active_keys().await?;
+        Ok(keys
+            .into_iter()
+            .map(|k| {
+                (
+                    k.key_hash,
+                    KeyGrant {
+                        key_id: k.id,
+                        org_id: k.org_id,
+                        permissions: k.permissions,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Reload every key (revocations take effect here).
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let by_hash = Self::fetch(&self.store).await?;
+        if let Ok(mut s) = self.snapshot.write() {
+            *s = Snapshot { by_hash };
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, key: &str) -> Option<KeyGrant> {
+        let s = self.snapshot.read().ok()?;
+        s.by_hash
+            .get(&hash_key(key))
+            .or_else(|| s.by_hash.get(&hash_key_helicone(key)))
+            .cloned()
+    }
+
+    /// Authenticate a key. A key not in memory is looked up once in the store
+    /// (a key created a moment ago works at once); at most a few such lookups
+    /// run at a time, so a flood of bad keys cannot swamp the database.
+    pub async fn authenticate(&self, key: &str) -> Option<KeyGrant> {
+        if let Some(g) = self.lookup(key) {
+            return Some(g);
+        }
+        let _permit = self.miss_lookups.acquire().await.ok()?;
+        let hashes = [hash_key(key), hash_key_helicone(key)];
+        let found = match self.store.active_key_by_hash(&hashes).await {
+            Ok(found) => found?,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look up a key");
+                return None;
+            }
+        };
+        let grant = KeyGrant {
+            key_id: found.id,
+            org_id: found.org_id,
+            permissions: found.permissions,
+        };
+        if let Ok(mut s) = self.snapshot.write() {
+            s.by_hash.insert(found.key_hash, grant.clone());
+        }
+        Some(grant)
+    }
+
+    /// Reload periodically so revocations reach every instance.
+    pub fn spawn_refresher(
+        self: &std::sync::Arc<Self>,
+        every: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let weak = std::sync::Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(cache) = weak.upgrade() else { break };
+                if let Err(e) = cache.refresh().await {
+                    tracing::warn!(error = %e, "cannot reload keys");
+                }
+            }
+        })
+    }
+}
+
+/// The key in `Bearer <key>` (case-insensitive scheme).
+pub fn bearer(value: &str) -> Option<&str> {
+    let v = value.trim();
+    let (scheme, rest) = v.split_once(char::is_whitespace)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let key = rest.trim();
+    (!key.is_empty() && !key.contains(char::is_whitespace)).then_some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer("Bearer sk-1"), Some("sk-1"));
+        assert_eq!(bearer("bearer   sk-1 "), Some("sk-1"));
+        assert_eq!(bearer("sk-1"), None);
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer "), None);
+    }
+
+    #[tokio::test]
+    async fn new_and_revoked_keys() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let org = store.ensure_default_org().await.unwrap();
+        let cache = KeyCache::load(store.clone()).await.unwrap();
+        let (_, key) = store
+            .create_key(&org.id, "k", Permissions::parse("w").unwrap())
+            .await
+            .unwrap();
+        // Created after load: found by the lookup on a miss.
+        let g = cache.authenticate(&key).await.unwrap();
+        assert_eq!(g.org_id, org.id);
+        assert!(g.permissions.write && !g.permissions.read);
+        assert!(cache.authenticate("sk-heliport-nope").await.is_none());
+        store.revoke_key("k").await.unwrap();
+        cache.refresh().await.unwrap();
+        assert!(cache.authenticate(&key).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn helicone_hashes_match() {
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let org = store.ensure_default_org().await.unwrap();
+        store
+            .import_key(
+                &org.id,
+                "h",
+                &hash_key_helicone("sk-helicone-abc"),
+                Permissions::parse("rw").unwrap(),
+            )
+            .await
+            .unwrap();
+        let cache = KeyCache::load(store).await.unwrap();
+        assert!(cache.authenticate("sk-helicone-abc").await.is_some());
+    }
+}

@@ -1,0 +1,12 @@
+//! heliport's stores: the embedded SQLite store for keys, organizations and
+//! request records; the batching writer that records without blocking
+//! responses; and the spool that keeps records the store could not take.
+
+pub mod auth;
+pub mod keys;
+pub mod query;
+pub mod spool;
+pub mod sqlite;
+pub mod writer;
+
+pub use sqlite::{SqliteStore, StoreError};

@@ -1,0 +1,411 @@
+//! The recording pipeline: a bounded queue the hot path drops exchanges into
+//! without waiting, and one writer task that finalizes them into records and
+//! writes them in batches. When the store fails, batches go to the spool,
+//! which is written back first whenever the store answers again.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use heliport_core::pricing::PriceTable;
+use heliport_core::record::{Exchange, RequestRecord};
+use tokio::sync::{mpsc, watch};
+
+use crate::spool::Spool;
+use crate::sqlite::{PromptVersionCache, SqliteStore, StoreError};
+
+/// Where finalized records go. The SQLite store is one; tests use failing ones.
+pub trait RecordSink: Send + Sync + 'static {
+    fn insert_records(
+        &self,
+        records: &mut [RequestRecord],
+        versions: &mut PromptVersionCache,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+impl RecordSink for SqliteStore {
+    async fn insert_records(
+        &self,
+        records: &mut [RequestRecord],
+        versions: &mut PromptVersionCache,
+    ) -> Result<u64, StoreError> {
+        SqliteStore::insert_records(self, records, versions).await
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Exchanges the queue holds before new ones are dropped (and counted).
+    pub queue_capacity: usize,
+    /// Records written per transaction at most.
+    pub batch_size: usize,
+    pub spool_path: PathBuf,
+    /// How often to retry writing the spool back while it holds records.
+    pub spool_retry: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            queue_capacity: 50_000,
+            batch_size: 512,
+            spool_path: PathBuf::from("heliport.spool"),
+            spool_retry: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The hot path's handle: hands an exchange to the writer, never waits.
+#[derive(Clone, Debug)]
+pub struct Recorder {
+    tx: mpsc::Sender<Exchange>,
+}
+
+impl Recorder {
+    pub fn record(&self, exchange: Exchange) {
+        match self.tx.try_send(exchange) {
+            Ok(()) => {
+                metrics::counter!("heliport_records_queued_total").increment(1);
+            }
+            Err(mpsc::error::TrySendError::Full(ex)) => {
+                metrics::counter!("heliport_records_dropped_total").increment(1);
+                tracing::error!(request_id = %ex.request_id, "record queue full: record dropped");
+            }
+            Err(mpsc::error::TrySendError::Closed(ex)) => {
+                metrics::counter!("heliport_records_dropped_total").increment(1);
+                tracing::error!(request_id = %ex.request_id, "recorder stopped: record dropped");
+            }
+        }
+    }
+}
+
+/// Controls the writer task.
+pub struct WriterHandle {
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WriterHandle {
+    /// Stop after writing everything already queued.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "record writer ended abnormally");
+        }
+    }
+}
+
+/// Start the writer. The spool left by an earlier run is written first.
+pub fn start<S: RecordSink>(
+    sink: S,
+    prices: Arc<PriceTable>,
+    cfg: WriterConfig,
+) -> std::io::Result<(Recorder, WriterHandle)> {
+    let spool = Spool::open(&cfg.spool_path)?;
+    metrics::gauge!("heliport_spool_pending").set(spool.pending() as f64);
+    let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let writer = Writer {
+        sink,
+        prices,
+        spool: Some(spool),
+        versions: PromptVersionCache::default(),
+        cfg,
+        last_replay_attempt: None,
+    };
+    let task = tokio::spawn(writer.run(rx, shutdown_rx));
+    Ok((Recorder { tx }, WriterHandle { shutdown, task }))
+}
+
+struct Writer<S> {
+    sink: S,
+    prices: Arc<PriceTable>,
+    /// `None` only while a blocking spool operation holds it.
+    spool: Option<Spool>,
+    versions: PromptVersionCache,
+    cfg: WriterConfig,
+    last_replay_attempt: Option<Instant>,
+}
+
+impl<S: RecordSink> Writer<S> {
+    async fn run(mut self, mut rx: mpsc::Receiver<Exchange>, mut shutdown: watch::Receiver<bool>) {
+        self.replay_spool().await;
+        let mut batch: Vec<Exchange> = Vec::with_capacity(self.cfg.batch_size);
+        loop {
+            let first = tokio::select! {
+                m = rx.recv() => m,
+                _ = shutdown.changed() => None,
+                _ = tokio::time::sleep(self.cfg.spool_retry) => {
+                    self.maybe_replay().await;
+                    continue;
+                }
+            };
+            let Some(first) = first else { break };
+            batch.push(first);
+            while batch.len() < self.cfg.batch_size {
+                match rx.try_recv() {
+                    Ok(ex) => batch.push(ex),
+                    Err(_) => break,
+                }
+            }
+            self.write(std::mem::take(&mut batch)).await;
+            self.maybe_replay().await;
+        }
+        // Shutting down: everything already queued is written before we stop.
+        rx.close();
+        while let Some(ex) = rx.recv().await {
+            batch.push(ex);
+            if batch.len() >= self.cfg.batch_size {
+                self.write(std::mem::take(&mut batch)).await;
+            }
+        }
+        if !batch.is_empty() {
+            self.write(batch).await;
+        }
+        self.replay_spool().await;
+    }
+
+    async fn write(&mut self, batch: Vec<Exchange>) {
+        metrics::gauge!("heliport_record_batch_size").set(batch.len() as f64);
+        let mut records: Vec<RequestRecord> = batch
+            .into_iter()
+            .map(|ex| ex.finalize(&self.prices))
+            .collect();
+        // Records wait behind the spool so they are stored in order.
+        let spool_pending = self.spool.as_ref().is_some_and(|s| s.pending() > 0);
+        if !spool_pending {
+            match self
+                .sink
+                .insert_records(&mut records, &mut self.versions)
+                .await
+            {
+                Ok(n) => {
+                    metrics::counter!("heliport_records_written_total").increment(n);
+                    return;
+                }
+                Err(e) => {
+                    self.versions.clear();
+                    tracing::warn!(error = %e, records = records.len(), "store unavailable: spooling records");
+                }
+            }
+        }
+        self.spool_records(records).await;
+    }
+
+    async fn spool_records(&mut self, records: Vec<RequestRecord>) {
+        let Some(mut spool) = self.spool.take() else {
+            return;
+        };
+        let n = records.len() as u64;
+        let (spool, res) = match tokio::task::spawn_blocking(move || {
+            let r = spool.append(&records);
+            (spool, r)
+        })
+        .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "spool task failed");
+                metrics::counter!("heliport_records_dropped_total").increment(n);
+                return;
+            }
+        };
+        match res {
+            Ok(()) => metrics::counter!("heliport_records_spooled_total").increment(n),
+            Err(e) => {
+                metrics::counter!("heliport_records_dropped_total").increment(n);
+                tracing::error!(error = %e, path = %spool.path().display(), records = n, "cannot write the spool: records dropped");
+            }
+        }
+        metrics::gauge!("heliport_spool_pending").set(spool.pending() as f64);
+        self.spool = Some(spool);
+    }
+
+    async fn maybe_replay(&mut self) {
+        let pending = self.spool.as_ref().is_some_and(|s| s.pending() > 0);
+        let due = self
+            .last_replay_attempt
+            .is_none_or(|t| t.elapsed() >= self.cfg.spool_retry);
+        if pending && due {
+            self.replay_spool().await;
+        }
+    }
+
+    /// Write the spool back to the store; on failure it stays for the next try.
+    async fn replay_spool(&mut self) {
+        self.last_replay_attempt = Some(Instant::now());
+        loop {
+            let Some(mut spool) = self.spool.take() else {
+                return;
+            };
+            if spool.pending() == 0 {
+                self.spool = Some(spool);
+                return;
+            }
+            let (spool, taken) = match tokio::task::spawn_blocking(move || {
+                let r = spool.take();
+                (spool, r)
+            })
+            .await
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(error = %e, "spool task failed");
+                    return;
+                }
+            };
+            self.spool = Some(spool);
+            let (mut records, corrupt) = match taken {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the spool");
+                    return;
+                }
+            };
+            if corrupt > 0 {
+                metrics::counter!("heliport_records_dropped_total").increment(corrupt);
+                tracing::error!(lines = corrupt, "unreadable spool lines skipped");
+            }
+            for chunk in records.chunks_mut(self.cfg.batch_size.max(1)) {
+                match self.sink.insert_records(chunk, &mut self.versions).await {
+                    Ok(n) => metrics::counter!("heliport_records_written_total").increment(n),
+                    Err(e) => {
+                        self.versions.clear();
+                        tracing::warn!(error = %e, "store still unavailable: spool kept");
+                        return;
+                    }
+                }
+            }
+            let Some(mut spool) = self.spool.take() else {
+                return;
+            };
+            let (spool, res) = match tokio::task::spawn_blocking(move || {
+                let r = spool.replayed();
+                (spool, r)
+            })
+            .await
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(error = %e, "spool task failed");
+                    return;
+                }
+            };
+            if let Err(e) = res {
+                tracing::error!(error = %e, "cannot clear the replayed spool");
+            }
+            tracing::info!(records = records.len(), "spool written to the store");
+            metrics::gauge!("heliport_spool_pending").set(spool.pending() as f64);
+            self.spool = Some(spool);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    /// A store that can be switched off.
+    #[derive(Clone, Default)]
+    struct FlakySink {
+        down: Arc<AtomicBool>,
+        stored: Arc<Mutex<Vec<RequestRecord>>>,
+    }
+
+    impl RecordSink for FlakySink {
+        async fn insert_records(
+            &self,
+            records: &mut [RequestRecord],
+            _versions: &mut PromptVersionCache,
+        ) -> Result<u64, StoreError> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err(StoreError::Invalid("down".into()));
+            }
+            let mut s = self.stored.lock().unwrap();
+            for r in records.iter() {
+                if !s.iter().any(|x| x.uid == r.uid) {
+                    s.push(r.clone());
+                }
+            }
+            Ok(records.len() as u64)
+        }
+    }
+
+    fn exchange(n: u32) -> Exchange {
+        Exchange {
+            uid: uuid::Uuid::new_v4(),
+            request_id: uuid::Uuid::new_v4(),
+            org_id: "org".into(),
+            path: format!("/v1/chat/completions?n={n}"),
+            upstream_path: "/v1/chat/completions".into(),
+            status: Some(200),
+            body_cap_bytes: 1024,
+            ..Default::default()
+        }
+    }
+
+    fn cfg(dir: &std::path::Path) -> WriterConfig {
+        WriterConfig {
+            queue_capacity: 100,
+            batch_size: 8,
+            spool_path: dir.join("test.spool"),
+            spool_retry: Duration::from_millis(50),
+        }
+    }
+
+    #[tokio::test]
+    async fn records_survive_an_outage_and_a_restart() {
+        let dir = std::env::temp_dir().join(format!("heliport-writer-{}", uuid::Uuid::new_v4()));
+        let prices = Arc::new(PriceTable::builtin().unwrap());
+        let sink = FlakySink::default();
+        sink.down.store(true, Ordering::SeqCst);
+        let (rec, handle) = start(sink.clone(), prices.clone(), cfg(&dir)).unwrap();
+        for i in 0..20 {
+            rec.record(exchange(i));
+        }
+        drop(rec);
+        handle.shutdown().await;
+        assert!(sink.stored.lock().unwrap().is_empty());
+        assert_eq!(Spool::open(dir.join("test.spool")).unwrap().pending(), 20);
+
+        // Restart with the store back: the spool is written first.
+        sink.down.store(false, Ordering::SeqCst);
+        let (rec, handle) = start(sink.clone(), prices.clone(), cfg(&dir)).unwrap();
+        rec.record(exchange(99));
+        drop(rec);
+        handle.shutdown().await;
+        let stored = sink.stored.lock().unwrap().clone();
+        assert_eq!(stored.len(), 21);
+        assert!(
+            stored[20].path.ends_with("n=99"),
+            "new records come after the spool"
+        );
+        assert_eq!(Spool::open(dir.join("test.spool")).unwrap().pending(), 0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn spool_is_written_back_while_running() {
+        let dir = std::env::temp_dir().join(format!("heliport-writer-{}", uuid::Uuid::new_v4()));
+        let prices = Arc::new(PriceTable::builtin().unwrap());
+        let sink = FlakySink::default();
+        sink.down.store(true, Ordering::SeqCst);
+        let (rec, handle) = start(sink.clone(), prices, cfg(&dir)).unwrap();
+        for i in 0..5 {
+            rec.record(exchange(i));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sink.down.store(false, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sink.stored.lock().unwrap().len() < 5 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(sink.stored.lock().unwrap().len(), 5);
+        drop(rec);
+        handle.shutdown().await;
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,256 @@
+//! heliport's configuration: one TOML file, overridden by `HELIPORT_*`
+//! environment variables, overridden by command-line flags.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use heliport_core::pricing::ModelPriceOverride;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the one listener binds.
+    pub listen: String,
+    /// `sqlite://FILE`.
+    pub database_url: String,
+    /// Log filter (`info`, `heliport=debug`, ...).
+    pub log: String,
+    pub auth: AuthConfig,
+    pub gateway: GatewayConfig,
+    pub recording: RecordingConfig,
+    pub prices: PricesConfig,
+    /// Provider base URLs and operator-defined providers.
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// `required` (default) or `optional`.
+    pub mode: String,
+    /// How often keys are reloaded from the database (revocations).
+    pub key_refresh_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// URL prefixes exempt from the private-address check for client-supplied targets.
+    pub allowed_targets: Vec<String>,
+    pub max_body_bytes: usize,
+    pub upstream_timeout_secs: u64,
+    pub connect_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingConfig {
+    /// Largest request or response body kept in a record.
+    pub max_body_bytes: usize,
+    pub spool_path: PathBuf,
+    pub queue_capacity: usize,
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PricesConfig {
+    /// A price table in the shipped JSON format.
+    pub file: Option<PathBuf>,
+    /// `merge` (the file's entries win over the shipped table) or `replace`.
+    pub mode: Option<String>,
+    /// Single-model overrides.
+    pub models: Vec<ModelPriceOverride>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub base_url: Option<String>,
+    /// Price-table provider id for a provider defined here.
+    pub price_provider: Option<String>,
+    /// `openai` (default) or `anthropic`: the shape of heliport's own errors on this route.
+    pub error_style: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8787".into(),
+            database_url: "sqlite://heliport.db".into(),
+            log: "info".into(),
+            auth: AuthConfig::default(),
+            gateway: GatewayConfig::default(),
+            recording: RecordingConfig::default(),
+            prices: PricesConfig::default(),
+            providers: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            mode: "required".into(),
+            key_refresh_secs: 5,
+        }
+    }
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            allowed_targets: Vec::new(),
+            max_body_bytes: 32 << 20,
+            upstream_timeout_secs: 600,
+            connect_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig {
+            max_body_bytes: 1 << 20,
+            spool_path: PathBuf::from("heliport.spool"),
+            queue_capacity: 50_000,
+            batch_size: 512,
+        }
+    }
+}
+
+/// A configuration problem, named precisely.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_parse<T: std::str::FromStr>(name: &str, slot: &mut T) -> Result<(), ConfigError> {
+    if let Some(v) = env(name) {
+        *slot = v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError(format!("{name}: '{v}' is not a valid value")))?;
+    }
+    Ok(())
+}
+
+impl Config {
+    /// The file (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut cfg = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(format!("cannot read config file {}: {e}", path.display()))
+                })?;
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env()?;
+        Ok(cfg)
+    }
+
+    fn apply_env(&mut self) -> Result<(), ConfigError> {
+        env_parse("HELIPORT_LISTEN", &mut self.listen)?;
+        env_parse("HELIPORT_DATABASE_URL", &mut self.database_url)?;
+        env_parse("HELIPORT_LOG", &mut self.log)?;
+        env_parse("HELIPORT_AUTH_MODE", &mut self.auth.mode)?;
+        env_parse("HELIPORT_KEY_REFRESH_SECS", &mut self.auth.key_refresh_secs)?;
+        if let Some(v) = env("HELIPORT_ALLOWED_TARGETS") {
+            self.gateway.allowed_targets = v
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+        env_parse("HELIPORT_MAX_BODY_BYTES", &mut self.gateway.max_body_bytes)?;
+        env_parse(
+            "HELIPORT_UPSTREAM_TIMEOUT_SECS",
+            &mut self.gateway.upstream_timeout_secs,
+        )?;
+        env_parse(
+            "HELIPORT_CONNECT_TIMEOUT_SECS",
+            &mut self.gateway.connect_timeout_secs,
+        )?;
+        env_parse(
+            "HELIPORT_RECORD_MAX_BODY_BYTES",
+            &mut self.recording.max_body_bytes,
+        )?;
+        if let Some(v) = env("HELIPORT_SPOOL_PATH") {
+            self.recording.spool_path = PathBuf::from(v);
+        }
+        if let Some(v) = env("HELIPORT_PRICES") {
+            self.prices.file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("HELIPORT_PRICES_MODE") {
+            self.prices.mode = Some(v);
+        }
+        // HELIPORT_<PROVIDER>_BASE_URL for every built-in and configured provider.
+        let names: Vec<String> = heliport_core::provider::builtin_names()
+            .map(str::to_string)
+            .chain(self.providers.keys().cloned())
+            .collect();
+        for name in names {
+            let var = format!(
+                "HELIPORT_{}_BASE_URL",
+                name.to_ascii_uppercase().replace('-', "_")
+            );
+            if let Some(v) = env(&var) {
+                self.providers.entry(name).or_default().base_url = Some(v);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::default();
+        assert_eq!(c.listen, "127.0.0.1:8787");
+        assert_eq!(c.database_url, "sqlite://heliport.db");
+        assert_eq!(c.gateway.max_body_bytes, 32 << 20);
+        assert_eq!(c.auth.mode, "required");
+    }
+
+    #[test]
+    fn toml_file_parses() {
+        let c: Config = toml::from_str(
+            r#"
+listen = "0.0.0.0:9000"
+[auth]
+mode = "optional"
+[gateway]
+allowed_targets = ["http://10.0.0.5:8000"]
+[providers.openai]
+base_url = "http://127.0.0.1:9999"
+[providers.vllm]
+base_url = "http://10.0.0.5:8000"
+price_provider = "openai"
+[[prices.models]]
+provider = "openai"
+model = "ft:gpt-4o:acme"
+input_mtok = 3.0
+output_mtok = 12.0
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.listen, "0.0.0.0:9000");
+        assert_eq!(c.auth.mode, "optional");
+        assert_eq!(
+            c.providers["vllm"].price_provider.as_deref(),
+            Some("openai")
+        );
+        assert_eq!(c.prices.models.len(), 1);
+        assert!(toml::from_str::<Config>("nonsense = 1").is_err());
+    }
+}

@@ -1,0 +1,341 @@
+//! The `heliport` binary: the gateway server and its operator commands.
+
+mod config;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "heliport",
+    version,
+    about = "A self-hosted LLM gateway with built-in observability"
+)]
+struct Cli {
+    /// Configuration file (TOML). Every setting can also come from HELIPORT_* variables.
+    #[arg(long, global = true, env = "HELIPORT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL (sqlite://FILE); overrides the config and HELIPORT_DATABASE_URL.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8787).
+        #[arg(long)]
+        listen: Option<String>,
+        /// A price table file (the shipped JSON format) merged over the built-in one.
+        #[arg(long)]
+        prices: Option<PathBuf>,
+        /// `required` or `optional`.
+        #[arg(long)]
+        auth_mode: Option<String>,
+    },
+    /// Manage heliport API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Manage organizations.
+    #[command(subcommand)]
+    Orgs(OrgsCommand),
+    /// Inspect the price table.
+    #[command(subcommand)]
+    Prices(PricesCommand),
+    /// Run a mock LLM provider (OpenAI, Anthropic and Gemini shapes) for trying heliport without a provider key.
+    Mock {
+        #[arg(long, default_value = "127.0.0.1:9999")]
+        listen: std::net::SocketAddr,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; it is printed once and stored only as a SHA-256 hash.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// rw (default), r or w. Proxying needs w; reading the REST API needs r.
+        #[arg(long, default_value = "rw")]
+        permissions: String,
+        /// Organization name or id (default: the default organization).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// List keys: name, prefix, permissions, created, last used.
+    List,
+    /// Revoke a key by id, name or prefix.
+    Revoke { key: String },
+    /// Import a key made by Helicone by its SHA-256 hash, so existing clients keep working.
+    Import {
+        #[arg(long)]
+        hash: String,
+        #[arg(long, default_value = "imported")]
+        name: String,
+        #[arg(long, default_value = "rw")]
+        permissions: String,
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgsCommand {
+    Create { name: String },
+    List,
+}
+
+#[derive(Subcommand)]
+enum PricesCommand {
+    /// What a model costs, per provider.
+    Show {
+        model: String,
+        #[arg(long)]
+        provider: Option<String>,
+        /// A price table file merged over the built-in one.
+        #[arg(long)]
+        prices: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("heliport: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("heliport: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn load_config(cli: &Cli) -> Result<Config, BoxError> {
+    let mut cfg = Config::load(cli.config.as_deref())?;
+    if let Some(db) = &cli.database_url {
+        cfg.database_url = db.clone();
+    }
+    Ok(cfg)
+}
+
+async fn run(cli: Cli) -> Result<(), BoxError> {
+    match &cli.command {
+        Command::Serve {
+            listen,
+            prices,
+            auth_mode,
+        } => {
+            let mut cfg = load_config(&cli)?;
+            if let Some(l) = listen {
+                cfg.listen = l.clone();
+            }
+            if let Some(p) = prices {
+                cfg.prices.file = Some(p.clone());
+            }
+            if let Some(m) = auth_mode {
+                cfg.auth.mode = m.clone();
+            }
+            serve::serve(cfg).await
+        }
+        Command::Mock { listen } => {
+            init_logging("info");
+            println!("heliport mock provider listening on http://{listen}");
+            heliport_mock::run(*listen).await?;
+            Ok(())
+        }
+        Command::Migrate => {
+            let cfg = load_config(&cli)?;
+            heliport_store::SqliteStore::open(&cfg.database_url).await?;
+            println!("database {} is up to date", cfg.database_url);
+            Ok(())
+        }
+        Command::Keys(k) => keys(&load_config(&cli)?, k).await,
+        Command::Orgs(o) => orgs(&load_config(&cli)?, o).await,
+        Command::Prices(PricesCommand::Show {
+            model,
+            provider,
+            prices,
+        }) => {
+            let mut cfg = load_config(&cli)?;
+            if let Some(p) = prices {
+                cfg.prices.file = Some(p.clone());
+            }
+            let table = serve::load_prices(&cfg)?;
+            let found = table.describe(model, provider.as_deref(), chrono::Utc::now());
+            if found.is_empty() {
+                return Err(format!(
+                    "no price for model '{model}'{}: requests for it are recorded as unpriced",
+                    provider
+                        .as_ref()
+                        .map(|p| format!(" at provider '{p}'"))
+                        .unwrap_or_default()
+                )
+                .into());
+            }
+            for d in found {
+                println!("{d}");
+            }
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn open_store(
+    cfg: &Config,
+) -> Result<
+    (
+        heliport_store::SqliteStore,
+        heliport_store::keys::Organization,
+    ),
+    BoxError,
+> {
+    let store = heliport_store::SqliteStore::open(&cfg.database_url).await?;
+    let default_org = store.ensure_default_org().await?;
+    Ok((store, default_org))
+}
+
+fn fmt_time(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "never".into())
+}
+
+async fn keys(cfg: &Config, cmd: &KeysCommand) -> Result<(), BoxError> {
+    use heliport_store::keys::Permissions;
+    let (store, default_org) = open_store(cfg).await?;
+    let org_for = |o: &Option<String>| {
+        let store = store.clone();
+        let default_org = default_org.clone();
+        let o = o.clone();
+        async move {
+            match o {
+                Some(name) => store.find_org(&name).await,
+                None => Ok(default_org),
+            }
+        }
+    };
+    match cmd {
+        KeysCommand::Create {
+            name,
+            permissions,
+            org,
+        } => {
+            let perms = Permissions::parse(permissions)?;
+            let org = org_for(org).await?;
+            let (info, key) = store.create_key(&org.id, name, perms).await?;
+            println!(
+                "Created key '{}' ({}) in organization '{}'.",
+                info.name,
+                perms.as_str(),
+                org.name
+            );
+            println!();
+            println!("    {key}");
+            println!();
+            println!(
+                "Store it now: heliport keeps only its SHA-256 hash and cannot show it again."
+            );
+        }
+        KeysCommand::List => {
+            let orgs = store.list_orgs().await?;
+            let org_name = |id: &str| {
+                orgs.iter()
+                    .find(|o| o.id == id)
+                    .map(|o| o.name.clone())
+                    .unwrap_or_else(|| id.to_string())
+            };
+            println!(
+                "{:<36}  {:<16}  {:<24}  {:<5}  {:<12}  {:<19}  {:<19}  STATUS",
+                "ID", "NAME", "PREFIX", "PERMS", "ORG", "CREATED", "LAST USED"
+            );
+            for k in store.list_keys().await? {
+                println!(
+                    "{:<36}  {:<16}  {:<24}  {:<5}  {:<12}  {:<19}  {:<19}  {}",
+                    k.id,
+                    k.name,
+                    k.prefix,
+                    k.permissions.as_str(),
+                    org_name(&k.org_id),
+                    fmt_time(Some(k.created_at)),
+                    fmt_time(k.last_used_at),
+                    if k.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    }
+                );
+            }
+        }
+        KeysCommand::Revoke { key } => {
+            let k = store.revoke_key(key).await?;
+            println!("Revoked key '{}' ({}).", k.name, k.prefix);
+        }
+        KeysCommand::Import {
+            hash,
+            name,
+            permissions,
+            org,
+        } => {
+            let perms = Permissions::parse(permissions)?;
+            let org = org_for(org).await?;
+            let k = store.import_key(&org.id, name, hash, perms).await?;
+            println!(
+                "Imported key '{}' ({}) into organization '{}'.",
+                k.name,
+                perms.as_str(),
+                org.name
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn orgs(cfg: &Config, cmd: &OrgsCommand) -> Result<(), BoxError> {
+    let (store, _) = open_store(cfg).await?;
+    match cmd {
+        OrgsCommand::Create { name } => {
+            let o = store.create_org(name).await?;
+            println!("Created organization '{}' ({}).", o.name, o.id);
+        }
+        OrgsCommand::List => {
+            for o in store.list_orgs().await? {
+                println!(
+                    "{}  {}{}",
+                    o.id,
+                    o.name,
+                    if o.is_default { "  (default)" } else { "" }
+                );
+            }
+        }
+    }
+    Ok(())
+}

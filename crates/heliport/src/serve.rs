@@ -1,0 +1,188 @@
+//! `heliport serve`: wire the stores, the recorder, the gateway and the API
+//! together, and shut down gracefully.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use heliport_core::error::ErrorStyle;
+use heliport_core::pricing::PriceTable;
+use heliport_core::provider::{ProviderDef, Providers};
+use heliport_core::target::AllowedTargets;
+use heliport_gateway::{AuthMode, GatewayConfig, GatewayState};
+use heliport_store::auth::KeyCache;
+use heliport_store::writer::{self, WriterConfig};
+
+use crate::config::Config;
+use crate::BoxError;
+
+/// How long in-flight requests may take to finish after SIGTERM.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The shipped table, then the configured file, then single-model overrides.
+pub fn load_prices(cfg: &Config) -> Result<PriceTable, BoxError> {
+    let mut table = PriceTable::builtin()?;
+    if let Some(path) = &cfg.prices.file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read price file {}: {e}", path.display()))?;
+        let file = PriceTable::from_json(&text)
+            .map_err(|e| format!("price file {}: {e}", path.display()))?;
+        match cfg.prices.mode.as_deref().unwrap_or("merge") {
+            "merge" => table.merge(file),
+            "replace" => table = file,
+            other => {
+                return Err(
+                    format!("prices.mode must be 'merge' or 'replace', got '{other}'").into(),
+                )
+            }
+        }
+    }
+    for o in &cfg.prices.models {
+        table.add_override(o)?;
+    }
+    Ok(table)
+}
+
+fn providers(cfg: &Config) -> Result<Providers, BoxError> {
+    let mut p = Providers::default();
+    for (name, pc) in &cfg.providers {
+        let existing = p.get(name).cloned();
+        let base_url = pc
+            .base_url
+            .clone()
+            .or_else(|| existing.as_ref().and_then(|e| e.base_url.clone()));
+        if let Some(url) = &base_url {
+            heliport_core::target::parse_http_url(url)
+                .map_err(|e| format!("providers.{name}.base_url: {e}"))?;
+        }
+        let error_style = match pc.error_style.as_deref() {
+            None => existing
+                .as_ref()
+                .map(|e| e.error_style)
+                .unwrap_or(ErrorStyle::OpenAi),
+            Some("openai") => ErrorStyle::OpenAi,
+            Some("anthropic") => ErrorStyle::Anthropic,
+            Some(other) => {
+                return Err(format!(
+                    "providers.{name}.error_style must be openai or anthropic, got '{other}'"
+                )
+                .into())
+            }
+        };
+        p.set(ProviderDef {
+            name: name.clone(),
+            base_url,
+            price_provider: pc
+                .price_provider
+                .clone()
+                .or_else(|| existing.and_then(|e| e.price_provider)),
+            error_style,
+        });
+    }
+    Ok(p)
+}
+
+pub async fn serve(cfg: Config) -> Result<(), BoxError> {
+    crate::init_logging(&cfg.log);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot start metrics: {e}"))?;
+    let auth_mode: AuthMode = cfg.auth.mode.parse()?;
+    let prices = Arc::new(load_prices(&cfg)?);
+    let providers = providers(&cfg)?;
+
+    let store = heliport_store::SqliteStore::open(&cfg.database_url).await?;
+    let default_org = store.ensure_default_org().await?;
+    let keys = Arc::new(KeyCache::load(store.clone()).await?);
+    let _refresher = keys.spawn_refresher(Duration::from_secs(cfg.auth.key_refresh_secs.max(1)));
+
+    let (recorder, writer_handle) = writer::start(
+        store.clone(),
+        prices.clone(),
+        WriterConfig {
+            queue_capacity: cfg.recording.queue_capacity,
+            batch_size: cfg.recording.batch_size,
+            spool_path: cfg.recording.spool_path.clone(),
+            spool_retry: Duration::from_secs(5),
+        },
+    )?;
+    let upstream = heliport_gateway::upstream::Upstream::new(Duration::from_secs(
+        cfg.gateway.connect_timeout_secs,
+    ))?;
+    let state = Arc::new(GatewayState {
+        cfg: GatewayConfig {
+            auth_mode,
+            default_org_id: default_org.id.clone(),
+            max_body_bytes: cfg.gateway.max_body_bytes,
+            body_cap_bytes: cfg.recording.max_body_bytes,
+            upstream_timeout: Duration::from_secs(cfg.gateway.upstream_timeout_secs),
+            connect_timeout: Duration::from_secs(cfg.gateway.connect_timeout_secs),
+            allowed_targets: AllowedTargets::new(cfg.gateway.allowed_targets.clone()),
+        },
+        providers,
+        prices,
+        keys: keys.clone(),
+        recorder,
+        upstream,
+        store: store.clone(),
+    });
+    let api = heliport_api::router(heliport_api::ApiState {
+        store: store.clone(),
+        keys,
+    });
+    let render: heliport_gateway::server::MetricsRender = Arc::new(move || prometheus.render());
+    let app = heliport_gateway::router(state, api, render);
+
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, auth = ?auth_mode, database = %cfg.database_url, "heliport started");
+    println!("heliport listening on http://{addr}");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown({
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.changed().await;
+        }
+    });
+    let server = tokio::spawn(async move { server.await });
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
+        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
+        Err(_) => {
+            tracing::warn!("in-flight requests still running after {DRAIN_TIMEOUT:?}: stopping")
+        }
+    }
+    // Every request has now been handed to the recorder: write what is queued.
+    writer_handle.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        match term {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
