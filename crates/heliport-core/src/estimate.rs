@@ -178,14 +178,22 @@ fn chars_estimate(text: &str) -> u64 {
 pub fn encoder(encoding: Encoding) -> Option<&'static CoreBPE> {
     static CL100K: OnceLock<Option<CoreBPE>> = OnceLock::new();
     static O200K: OnceLock<Option<CoreBPE>> = OnceLock::new();
-    let (cell, build): (_, fn() -> Option<CoreBPE>) = match encoding {
-        Encoding::Cl100kBase => (&CL100K, || tiktoken_rs::cl100k_base().ok()),
-        Encoding::O200kBase => (&O200K, || tiktoken_rs::o200k_base().ok()),
+    let cell = match encoding {
+        Encoding::Cl100kBase => &CL100K,
+        Encoding::O200kBase => &O200K,
     };
+    cell.get_or_init(|| build_encoder(encoding)).as_ref()
+}
+
+fn build_encoder(encoding: Encoding) -> Option<CoreBPE> {
     // The builders unwrap while parsing their bundled data; guard anyway so an
     // estimate can never abort a request.
-    cell.get_or_init(|| catch_unwind(build).ok().flatten())
-        .as_ref()
+    catch_unwind(|| match encoding {
+        Encoding::Cl100kBase => tiktoken_rs::cl100k_base().ok(),
+        Encoding::O200kBase => tiktoken_rs::o200k_base().ok(),
+    })
+    .ok()
+    .flatten()
 }
 
 #[cfg(test)]
@@ -311,13 +319,12 @@ mod tests {
         let text: String = sentence.repeat(4096 / sentence.len() + 1)[..4096].to_owned();
         // Build fresh encoders (not the singletons, which parallel tests may
         // already have built) so the first-build cost is what gets measured.
-        let builders: [(&str, fn() -> Option<CoreBPE>); 2] = [
-            ("cl100k_base", || tiktoken_rs::cl100k_base().ok()),
-            ("o200k_base", || tiktoken_rs::o200k_base().ok()),
-        ];
-        for (name, build) in builders {
+        for (name, enc) in [
+            ("cl100k_base", Encoding::Cl100kBase),
+            ("o200k_base", Encoding::O200kBase),
+        ] {
             let t = Instant::now();
-            let bpe = build().unwrap();
+            let bpe = build_encoder(enc).unwrap();
             let build = t.elapsed();
             let t = Instant::now();
             let n = bpe.encode_ordinary(&text).len();

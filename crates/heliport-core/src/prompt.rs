@@ -66,7 +66,8 @@ pub struct PromptExtraction {
 ///
 /// Returns `None` when the body is not JSON or has no well-formed tag, in which
 /// case the caller forwards the original bytes untouched. An unterminated or
-/// malformed tag is left as is.
+/// malformed tag is left as is. Bodies failing [`has_prompt_tags`] return
+/// `None` without being parsed.
 pub fn strip_prompt_tags(body: &[u8]) -> Option<PromptExtraction> {
     if !has_prompt_tags(body) {
         return None;

@@ -240,9 +240,8 @@ impl Exchange {
             let (t, tr) = body_text(&self.request_body, cap);
             (Some(t), tr)
         };
-        let (response_body, response_body_truncated) = if self.meta.omit_response {
-            (None, false)
-        } else if self.response_body.total == 0 && self.status.is_none() {
+        let no_response = self.response_body.total == 0 && self.status.is_none();
+        let (response_body, response_body_truncated) = if self.meta.omit_response || no_response {
             (None, false)
         } else {
             let (t, tr) = body_text(&response_bytes, cap);

@@ -143,7 +143,7 @@ mod tests {
         assert_eq!(recs.len(), 2);
         assert_eq!(corrupt, 1);
         assert_eq!(recs[0], r);
-        s.append(&[r.clone()]).unwrap();
+        s.append(std::slice::from_ref(&r)).unwrap();
         s.replayed().unwrap();
         assert_eq!(s.pending(), 1);
         std::fs::remove_dir_all(dir).unwrap();
