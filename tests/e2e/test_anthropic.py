@@ -175,6 +175,23 @@ def test_anthropic_missing_key(heliport):
         raise AssertionError("a request without Helicone-Auth was accepted")
 
 
+def test_anthropic_malformed_request_id_is_bad_request(heliport):
+    client = heliport.anthropic()
+    try:
+        client.messages.create(
+            model=MODEL,
+            max_tokens=64,
+            messages=MESSAGES,
+            extra_headers={"Helicone-Request-Id": "12345"},
+        )
+    except anthropic.BadRequestError as e:
+        assert e.status_code == 400
+        assert e.body["type"] == "error", e.body
+        assert "Helicone-Request-Id" in e.body["error"]["message"], e.body
+    else:
+        raise AssertionError("a malformed Helicone-Request-Id was accepted")
+
+
 def test_anthropic_upstream_error(heliport):
     client = heliport.anthropic()
     request_id = rid()

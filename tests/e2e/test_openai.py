@@ -336,6 +336,24 @@ def test_responses_stream_true(heliport):
     assert rec["cost_nano_usd"] == 4 * GPT4O_IN + 5 * GPT4O_OUT
 
 
+def test_legacy_completions(heliport):
+    client = heliport.openai()
+    request_id = rid()
+    completion = client.completions.create(
+        model="gpt-3.5-turbo-instruct",
+        prompt=PROMPT,
+        extra_headers={"Helicone-Request-Id": request_id},
+    )
+    assert completion.choices[0].text == REPLY
+    rec = heliport.record(request_id)
+    assert rec["request_path"] == "/v1/completions"
+    assert rec["model"] == "gpt-3.5-turbo-instruct"
+    assert rec["prompt_tokens"] == 3
+    assert rec["completion_tokens"] == 5
+    # $1.50 / $2.00 per million tokens.
+    assert rec["cost_nano_usd"] == 3 * 1_500 + 5 * 2_000
+
+
 def test_omit_request_and_response_bodies(heliport):
     client = heliport.openai()
     request_id = rid()
@@ -406,7 +424,7 @@ def test_upstream_sees_provider_key_and_no_helicone_headers(heliport):
     assert got["method"] == "POST"
     assert got["path_and_query"] == "/v1/chat/completions"
     names = [name for name, _ in got["headers"]]
-    assert ["authorization", f"Bearer sk-provider-test"] in got["headers"]
+    assert ["authorization", "Bearer sk-provider-test"] in got["headers"]
     helicone = [n for n in names if n.lower().startswith("helicone-")]
     assert helicone == [], f"helicone headers forwarded upstream: {helicone}"
     assert got["json"]["messages"] == MESSAGES

@@ -12,6 +12,7 @@ pub mod pricing;
 pub mod prompt;
 pub mod provider;
 pub mod record;
+pub mod redact;
 pub mod sse;
 pub mod target;
 pub mod usage;

@@ -14,6 +14,7 @@ use heliport_core::extract::ApiFlavor;
 use heliport_core::options::RequestOptions;
 use heliport_core::provider::{self, Route};
 use heliport_core::record::{CapturedBody, Exchange, RequestMeta};
+use heliport_core::redact::redact_query;
 use heliport_store::auth::bearer;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -255,10 +256,12 @@ fn exchange(state: &GatewayState, ctx: &mut Ctx) -> Exchange {
         api_key_id: ctx.key_id.clone(),
         created_at: ctx.created_at,
         method: ctx.method.clone(),
-        path: ctx.path.clone(),
+        path: redact_query(&ctx.path).into_owned(),
         provider: route.map(|r| r.provider.clone()).unwrap_or_default(),
         price_provider: route.and_then(|r| r.price_provider.clone()),
-        target_url: route.map(|r| r.upstream_url.clone()).unwrap_or_default(),
+        target_url: route
+            .map(|r| redact_query(&r.upstream_url).into_owned())
+            .unwrap_or_default(),
         upstream_path: route
             .map(|r| r.upstream_path.clone())
             .unwrap_or_else(|| ctx.path.clone()),
@@ -324,7 +327,7 @@ async fn forward(
             return Err(fail(&mut pending, ctx, target_forbidden(&why)));
         }
         Ok(Err(UpstreamError::Unreachable(why))) => {
-            tracing::warn!(request_id = %ctx.request_id, upstream = %route.upstream_url, error = %why, "upstream unreachable");
+            tracing::warn!(request_id = %ctx.request_id, upstream = %redact_query(&route.upstream_url), error = %why, "upstream unreachable");
             return Err(fail(
                 &mut pending,
                 ctx,
@@ -436,7 +439,7 @@ fn reject(state: &GatewayState, mut ctx: Ctx, rejection: Rejection) -> Response<
         recorded: already,
     } = rejection;
     metrics::counter!("heliport_requests_rejected_total", "code" => e.code.as_str()).increment(1);
-    tracing::warn!(request_id = %ctx.request_id, path = %ctx.path, code = e.code.as_str(), "{}", e.message);
+    tracing::warn!(request_id = %ctx.request_id, path = %redact_query(&ctx.path), code = e.code.as_str(), "{}", e.message);
     let body = e.body(ctx.style);
     if !already && ctx.org_id.is_some() {
         let mut ex = exchange(state, &mut ctx);

@@ -103,6 +103,15 @@ pub fn start<S: RecordSink>(
     cfg: WriterConfig,
 ) -> std::io::Result<(Recorder, WriterHandle)> {
     let spool = Spool::open(&cfg.spool_path)?;
+    // Exported from the start, so a dashboard shows 0 rather than nothing.
+    for name in [
+        "heliport_records_queued_total",
+        "heliport_records_written_total",
+        "heliport_records_spooled_total",
+        "heliport_records_dropped_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
     metrics::gauge!("heliport_spool_pending").set(spool.pending() as f64);
     let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
     let (shutdown, shutdown_rx) = watch::channel(false);

@@ -1,0 +1,58 @@
+//! Secrets some providers accept in URLs (Gemini's `?key=`), kept out of
+//! records and logs.
+
+use std::borrow::Cow;
+
+/// Query parameters whose values are credentials.
+const SECRET_PARAMS: &[&str] = &[
+    "key",
+    "api_key",
+    "api-key",
+    "apikey",
+    "access_token",
+    "token",
+    "sig",
+    "signature",
+];
+
+/// The URL or path with credential query values replaced by `REDACTED`.
+pub fn redact_query(url: &str) -> Cow<'_, str> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Cow::Borrowed(url);
+    };
+    let is_secret = |pair: &str| {
+        let name = pair.split('=').next().unwrap_or("");
+        SECRET_PARAMS.iter().any(|s| name.eq_ignore_ascii_case(s))
+    };
+    if !query.split('&').any(is_secret) {
+        return Cow::Borrowed(url);
+    }
+    let redacted: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            if is_secret(pair) {
+                let name = pair.split('=').next().unwrap_or("");
+                format!("{name}=REDACTED")
+            } else {
+                pair.to_string()
+            }
+        })
+        .collect();
+    Cow::Owned(format!("{base}?{}", redacted.join("&")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_queries_are_redacted() {
+        assert_eq!(
+            redact_query("/v1beta/models/g:streamGenerateContent?alt=sse&key=AIzaSECRET"),
+            "/v1beta/models/g:streamGenerateContent?alt=sse&key=REDACTED"
+        );
+        assert_eq!(redact_query("https://x/y?API_KEY=1&a=2"), "https://x/y?API_KEY=REDACTED&a=2");
+        assert!(matches!(redact_query("/v1/chat?api-version=2024"), Cow::Borrowed(_)));
+        assert!(matches!(redact_query("/v1/chat"), Cow::Borrowed(_)));
+    }
+}
