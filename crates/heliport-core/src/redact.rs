@@ -51,8 +51,14 @@ mod tests {
             redact_query("/v1beta/models/g:streamGenerateContent?alt=sse&key=AIzaSECRET"),
             "/v1beta/models/g:streamGenerateContent?alt=sse&key=REDACTED"
         );
-        assert_eq!(redact_query("https://x/y?API_KEY=1&a=2"), "https://x/y?API_KEY=REDACTED&a=2");
-        assert!(matches!(redact_query("/v1/chat?api-version=2024"), Cow::Borrowed(_)));
+        assert_eq!(
+            redact_query("https://x/y?API_KEY=1&a=2"),
+            "https://x/y?API_KEY=REDACTED&a=2"
+        );
+        assert!(matches!(
+            redact_query("/v1/chat?api-version=2024"),
+            Cow::Borrowed(_)
+        ));
         assert!(matches!(redact_query("/v1/chat"), Cow::Borrowed(_)));
     }
 }

@@ -177,22 +177,28 @@ async fn a_broken_upstream_stream_is_recorded() {
     let mock = heliport_mock::spawn().await.unwrap();
     let h = Heliport::start(&mock, &[]);
     let a = auth(&h);
-    let resp = start(
-        "POST",
-        &h.url("/v1/chat/completions"),
-        &[
-            ("helicone-auth", &a),
-            ("content-type", "application/json"),
-            ("x-mock-break-after", "2"),
-        ],
-        chat_body("go", true),
-    )
-    .await;
-    let id = resp.headers()["helicone-id"].to_str().unwrap().to_string();
-    let collected = resp.into_body().collect().await;
-    assert!(collected.is_err(), "the client must see the stream break");
-    let r = h.record(&id).await;
+    let id = "0193a000-0000-7000-8000-000000000001";
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let req = http::Request::post(h.url("/v1/chat/completions"))
+        .header("helicone-auth", &a)
+        .header("helicone-request-id", id)
+        .header("x-mock-break-after", "2")
+        .body(http_body_util::Full::new(bytes::Bytes::from(chat_body(
+            "go", true,
+        ))))
+        .unwrap();
+    // The upstream aborts mid-stream: the client sees the connection break, either
+    // before the head was flushed or while reading the body.
+    let broke = match client.request(req).await {
+        Err(_) => true,
+        Ok(resp) => resp.into_body().collect().await.is_err(),
+    };
+    assert!(broke, "the client must see the stream break");
+    let r = h.record(id).await;
     assert_eq!(r["failure"], "stream_error");
+    assert_eq!(r["response_status"], 200);
 }
 
 #[tokio::test]

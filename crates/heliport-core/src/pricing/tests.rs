@@ -587,3 +587,40 @@ fn describe_renders_a_readable_block() {
     assert!(all.iter().any(|d| d.provider_id == "openai"));
     assert!(all.iter().all(|d| d.provider_id != "azure"));
 }
+
+#[test]
+fn zz_phase_timing() {
+    for _ in 0..3 {
+        let s = Instant::now();
+        let v: serde_json::Value = serde_json::from_str(BUILTIN_JSON).unwrap();
+        let parse = s.elapsed();
+        let s = Instant::now();
+        let mut n = 0;
+        let mut walk = vec![&v];
+        let mut pats = Vec::new();
+        while let Some(x) = walk.pop() {
+            match x {
+                serde_json::Value::Object(o) => {
+                    for (k, v) in o {
+                        if k == "regex" || k == "api_pattern" {
+                            pats.push(v.as_str().unwrap());
+                        }
+                        walk.push(v);
+                    }
+                }
+                serde_json::Value::Array(a) => walk.extend(a.iter()),
+                _ => {}
+            }
+        }
+        let walkt = s.elapsed();
+        let s = Instant::now();
+        for p in &pats {
+            let _ = fancy_regex::Regex::new(p).unwrap();
+            n += 1;
+        }
+        let re = s.elapsed();
+        let s = Instant::now();
+        let _ = PriceTable::builtin().unwrap();
+        println!("value {parse:?} walk {walkt:?} {n} regexes {re:?} full {:?}", s.elapsed());
+    }
+}
