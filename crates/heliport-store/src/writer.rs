@@ -202,33 +202,43 @@ impl<S: RecordSink> Writer<S> {
         self.spool_records(records).await;
     }
 
-    async fn spool_records(&mut self, records: Vec<RequestRecord>) {
-        let Some(mut spool) = self.spool.take() else {
-            return;
-        };
-        let n = records.len() as u64;
-        let (spool, res) = match tokio::task::spawn_blocking(move || {
-            let r = spool.append(&records);
+    /// Run a spool file operation on the blocking pool (file I/O and fsync
+    /// must not stall the runtime's workers).
+    async fn with_spool<T: Send + 'static>(
+        &mut self,
+        op: impl FnOnce(&mut Spool) -> T + Send + 'static,
+    ) -> Option<T> {
+        let mut spool = self.spool.take()?;
+        match tokio::task::spawn_blocking(move || {
+            let r = op(&mut spool);
             (spool, r)
         })
         .await
         {
-            Ok(v) => v,
+            Ok((spool, r)) => {
+                metrics::gauge!("heliport_spool_pending").set(spool.pending() as f64);
+                self.spool = Some(spool);
+                Some(r)
+            }
             Err(e) => {
                 tracing::error!(error = %e, "spool task failed");
-                metrics::counter!("heliport_records_dropped_total").increment(n);
-                return;
-            }
-        };
-        match res {
-            Ok(()) => metrics::counter!("heliport_records_spooled_total").increment(n),
-            Err(e) => {
-                metrics::counter!("heliport_records_dropped_total").increment(n);
-                tracing::error!(error = %e, path = %spool.path().display(), records = n, "cannot write the spool: records dropped");
+                None
             }
         }
-        metrics::gauge!("heliport_spool_pending").set(spool.pending() as f64);
-        self.spool = Some(spool);
+    }
+
+    async fn spool_records(&mut self, records: Vec<RequestRecord>) {
+        let n = records.len() as u64;
+        match self.with_spool(move |s| s.append(&records)).await {
+            Some(Ok(())) => metrics::counter!("heliport_records_spooled_total").increment(n),
+            Some(Err(e)) => {
+                metrics::counter!("heliport_records_dropped_total").increment(n);
+                tracing::error!(error = %e, path = %self.cfg.spool_path.display(), records = n, "cannot write the spool: records dropped");
+            }
+            None => {
+                metrics::counter!("heliport_records_dropped_total").increment(n);
+            }
+        }
     }
 
     async fn maybe_replay(&mut self) {
@@ -244,33 +254,14 @@ impl<S: RecordSink> Writer<S> {
     /// Write the spool back to the store; on failure it stays for the next try.
     async fn replay_spool(&mut self) {
         self.last_replay_attempt = Some(Instant::now());
-        loop {
-            let Some(mut spool) = self.spool.take() else {
-                return;
-            };
-            if spool.pending() == 0 {
-                self.spool = Some(spool);
-                return;
-            }
-            let (spool, taken) = match tokio::task::spawn_blocking(move || {
-                let r = spool.take();
-                (spool, r)
-            })
-            .await
-            {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::error!(error = %e, "spool task failed");
-                    return;
-                }
-            };
-            self.spool = Some(spool);
-            let (mut records, corrupt) = match taken {
-                Ok(v) => v,
-                Err(e) => {
+        while self.spool.as_ref().is_some_and(|s| s.pending() > 0) {
+            let (mut records, corrupt) = match self.with_spool(Spool::take).await {
+                Some(Ok(v)) => v,
+                Some(Err(e)) => {
                     tracing::error!(error = %e, "cannot read the spool");
                     return;
                 }
+                None => return,
             };
             if corrupt > 0 {
                 metrics::counter!("heliport_records_dropped_total").increment(corrupt);
@@ -286,27 +277,16 @@ impl<S: RecordSink> Writer<S> {
                     }
                 }
             }
-            let Some(mut spool) = self.spool.take() else {
-                return;
-            };
-            let (spool, res) = match tokio::task::spawn_blocking(move || {
-                let r = spool.replayed();
-                (spool, r)
-            })
-            .await
-            {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::error!(error = %e, "spool task failed");
+            match self.with_spool(Spool::replayed).await {
+                Some(Ok(())) => {
+                    tracing::info!(records = records.len(), "spool written to the store")
+                }
+                Some(Err(e)) => {
+                    tracing::error!(error = %e, "cannot clear the replayed spool");
                     return;
                 }
-            };
-            if let Err(e) = res {
-                tracing::error!(error = %e, "cannot clear the replayed spool");
+                None => return,
             }
-            tracing::info!(records = records.len(), "spool written to the store");
-            metrics::gauge!("heliport_spool_pending").set(spool.pending() as f64);
-            self.spool = Some(spool);
         }
     }
 }

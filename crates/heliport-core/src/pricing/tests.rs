@@ -621,6 +621,9 @@ fn zz_phase_timing() {
         let re = s.elapsed();
         let s = Instant::now();
         let _ = PriceTable::builtin().unwrap();
-        println!("value {parse:?} walk {walkt:?} {n} regexes {re:?} full {:?}", s.elapsed());
+        println!(
+            "value {parse:?} walk {walkt:?} {n} regexes {re:?} full {:?}",
+            s.elapsed()
+        );
     }
 }
