@@ -397,4 +397,48 @@ mod tests {
         handle.shutdown().await;
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    #[tokio::test]
+    async fn a_failing_sqlite_store_spools_and_catches_up() {
+        let dir = std::env::temp_dir().join(format!("heliport-writer-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/w.db", dir.display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        let prices = Arc::new(PriceTable::builtin().unwrap());
+        let (rec, handle) = start(store.clone(), prices, cfg(&dir)).unwrap();
+        // Break the store under the writer: its inserts now fail.
+        sqlx::raw_sql("DROP TABLE request_properties; DROP TABLE requests;")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        for i in 0..10 {
+            rec.record(exchange(i));
+        }
+        let spool_path = dir.join("test.spool");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Spool::open(&spool_path).unwrap().pending() < 10 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(Spool::open(&spool_path).unwrap().pending(), 10);
+        // The store comes back: the spool is written back without a restart.
+        sqlx::raw_sql(include_str!("../migrations/0001_init.sql"))
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let count = || async {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM requests")
+                .fetch_one(store.pool())
+                .await
+                .unwrap()
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while count().await < 10 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(count().await, 10);
+        drop(rec);
+        handle.shutdown().await;
+        assert_eq!(Spool::open(&spool_path).unwrap().pending(), 0);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -249,7 +249,7 @@ impl fmt::Display for PriceDescription {
                 .join(", ");
             writeln!(
                 f,
-                "  (prices differ {windows} UTC; showing those in force at {})",
+                "  (prices differ during {windows} UTC; showing those in force at {})",
                 self.at.format("%Y-%m-%d %H:%M:%S UTC")
             )?;
         }
