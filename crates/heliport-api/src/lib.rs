@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use heliport_core::filter::{parse_filter, parse_query, FilterNode};
 use heliport_store::auth::{bearer, KeyCache};
@@ -28,7 +28,29 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/request/query-clickhouse", post(query_requests))
         .route("/v1/request/count/query", post(count_requests))
         .route("/v1/request/{id}", get(get_request))
+        // The rest of heliport's REST namespace (SPEC §7) is never proxied: a
+        // request meant for heliport must not reach a provider with its key.
+        .route("/v1/request/{id}/{*rest}", any(not_available))
+        .route("/v1/user", any(not_available))
+        .route("/v1/user/{*rest}", any(not_available))
+        .route("/v1/session", any(not_available))
+        .route("/v1/session/{*rest}", any(not_available))
+        .route("/v1/property", any(not_available))
+        .route("/v1/property/{*rest}", any(not_available))
+        .route("/v1/prompt", any(not_available))
+        .route("/v1/prompt/{*rest}", any(not_available))
+        .route("/v1/feedback", any(not_available))
         .with_state(state)
+}
+
+async fn not_available(uri: axum::http::Uri) -> ApiError {
+    ApiError(
+        StatusCode::NOT_IMPLEMENTED,
+        format!(
+            "{} is part of heliport's REST API but not available in this version",
+            uri.path()
+        ),
+    )
 }
 
 /// An API error: a 4xx/5xx with the envelope.

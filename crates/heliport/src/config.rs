@@ -41,6 +41,8 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     pub upstream_timeout_secs: u64,
     pub connect_timeout_secs: u64,
+    /// After SIGTERM, how long in-flight requests may take before they are cut (and recorded as cancelled).
+    pub shutdown_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -105,6 +107,7 @@ impl Default for GatewayConfig {
             max_body_bytes: 32 << 20,
             upstream_timeout_secs: 600,
             connect_timeout_secs: 10,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -177,6 +180,10 @@ impl Config {
         env_parse(
             "HELIPORT_CONNECT_TIMEOUT_SECS",
             &mut self.gateway.connect_timeout_secs,
+        )?;
+        env_parse(
+            "HELIPORT_SHUTDOWN_GRACE_SECS",
+            &mut self.gateway.shutdown_grace_secs,
         )?;
         env_parse(
             "HELIPORT_RECORD_MAX_BODY_BYTES",

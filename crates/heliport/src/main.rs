@@ -120,7 +120,26 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = match cli.command {
+        Command::Serve {
+            ref listen,
+            ref prices,
+            ref auth_mode,
+        } => load_config(&cli).and_then(|mut cfg| {
+            if let Some(l) = listen {
+                cfg.listen = l.clone();
+            }
+            if let Some(p) = prices {
+                cfg.prices.file = Some(p.clone());
+            }
+            if let Some(m) = auth_mode {
+                cfg.auth.mode = m.clone();
+            }
+            serve::serve_blocking(runtime, cfg)
+        }),
+        _ => runtime.block_on(run(cli)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("heliport: {e}");
@@ -141,23 +160,7 @@ fn load_config(cli: &Cli) -> Result<Config, BoxError> {
 
 async fn run(cli: Cli) -> Result<(), BoxError> {
     match &cli.command {
-        Command::Serve {
-            listen,
-            prices,
-            auth_mode,
-        } => {
-            let mut cfg = load_config(&cli)?;
-            if let Some(l) = listen {
-                cfg.listen = l.clone();
-            }
-            if let Some(p) = prices {
-                cfg.prices.file = Some(p.clone());
-            }
-            if let Some(m) = auth_mode {
-                cfg.auth.mode = m.clone();
-            }
-            serve::serve(cfg).await
-        }
+        Command::Serve { .. } => Err("serve runs outside this dispatcher".into()),
         Command::Mock { listen } => {
             init_logging("info");
             println!("heliport mock provider listening on http://{listen}");

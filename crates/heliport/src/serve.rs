@@ -15,9 +15,6 @@ use heliport_store::writer::{self, WriterConfig};
 use crate::config::Config;
 use crate::BoxError;
 
-/// How long in-flight requests may take to finish after SIGTERM.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// The shipped table, then the configured file, then single-model overrides.
 pub fn load_prices(cfg: &Config) -> Result<PriceTable, BoxError> {
     let mut table = PriceTable::builtin()?;
@@ -81,23 +78,91 @@ fn providers(cfg: &Config) -> Result<Providers, BoxError> {
     Ok(p)
 }
 
-pub async fn serve(cfg: Config) -> Result<(), BoxError> {
+/// The record writer, on a thread and runtime of its own with its own database
+/// connections: finalizing records (parsing, estimating, pricing) never takes
+/// a request worker, API queries never starve it of connections, and it
+/// outlives the request runtime, so requests still open at shutdown are
+/// recorded (as cancelled) when that runtime drops them.
+struct WriterThread {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WriterThread {
+    fn spawn(
+        database_url: String,
+        prices: Arc<PriceTable>,
+        wcfg: WriterConfig,
+    ) -> Result<(WriterThread, writer::Recorder), BoxError> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<writer::Recorder, String>>();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("heliport-writer".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("cannot start the writer runtime: {e}")));
+                        return;
+                    }
+                };
+                rt.block_on(async move {
+                    let store = match heliport_store::SqliteStore::open(&database_url).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    let (recorder, handle) = match writer::start(store, prices, wcfg) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(format!("cannot open the spool: {e}")));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(recorder));
+                    let _ = stop_rx.await;
+                    handle.shutdown().await;
+                });
+            })?;
+        let recorder = ready_rx
+            .recv()
+            .map_err(|_| "the record writer did not start".to_string())??;
+        Ok((
+            WriterThread {
+                stop: Some(stop_tx),
+                thread: Some(thread),
+            },
+            recorder,
+        ))
+    }
+
+    /// Write everything queued, then stop.
+    fn finish(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                tracing::error!("the record writer thread panicked");
+            }
+        }
+    }
+}
+
+/// `heliport serve`: owns the request runtime so that the writer can outlive it.
+pub fn serve_blocking(runtime: tokio::runtime::Runtime, cfg: Config) -> Result<(), BoxError> {
     crate::init_logging(&cfg.log);
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .map_err(|e| format!("cannot start metrics: {e}"))?;
-    let auth_mode: AuthMode = cfg.auth.mode.parse()?;
     let prices = Arc::new(load_prices(&cfg)?);
-    let providers = providers(&cfg)?;
-
-    let store = heliport_store::SqliteStore::open(&cfg.database_url).await?;
-    let default_org = store.ensure_default_org().await?;
-    let keys = Arc::new(KeyCache::load(store.clone()).await?);
-    let _refresher = keys.spawn_refresher(Duration::from_secs(cfg.auth.key_refresh_secs.max(1)));
-
-    let (recorder, writer_handle) = writer::start(
-        store.clone(),
+    // Create and migrate the database before the writer opens its own connections.
+    let store = runtime.block_on(heliport_store::SqliteStore::open(&cfg.database_url))?;
+    let (writer, recorder) = WriterThread::spawn(
+        cfg.database_url.clone(),
         prices.clone(),
         WriterConfig {
             queue_capacity: cfg.recording.queue_capacity,
@@ -106,6 +171,29 @@ pub async fn serve(cfg: Config) -> Result<(), BoxError> {
             spool_retry: Duration::from_secs(5),
         },
     )?;
+    let result = runtime.block_on(serve(cfg, store, prices, recorder));
+    // Requests still open after the drain timeout are dropped here; their
+    // records (cancelled) reach the writer, which is still running.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    writer.finish();
+    tracing::info!("stopped");
+    result
+}
+
+async fn serve(
+    cfg: Config,
+    store: heliport_store::SqliteStore,
+    prices: Arc<PriceTable>,
+    recorder: writer::Recorder,
+) -> Result<(), BoxError> {
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot start metrics: {e}"))?;
+    let auth_mode: AuthMode = cfg.auth.mode.parse()?;
+    let providers = providers(&cfg)?;
+    let default_org = store.ensure_default_org().await?;
+    let keys = Arc::new(KeyCache::load(store.clone()).await?);
+    let _refresher = keys.spawn_refresher(Duration::from_secs(cfg.auth.key_refresh_secs.max(1)));
     let upstream = heliport_gateway::upstream::Upstream::new(Duration::from_secs(
         cfg.gateway.connect_timeout_secs,
     ))?;
@@ -151,17 +239,13 @@ pub async fn serve(cfg: Config) -> Result<(), BoxError> {
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
-    match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
+    let grace = Duration::from_secs(cfg.gateway.shutdown_grace_secs);
+    match tokio::time::timeout(grace, server).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
         Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
-        Err(_) => {
-            tracing::warn!("in-flight requests still running after {DRAIN_TIMEOUT:?}: stopping")
-        }
+        Err(_) => tracing::warn!("in-flight requests still running after {grace:?}: stopping them"),
     }
-    // Every request has now been handed to the recorder: write what is queued.
-    writer_handle.shutdown().await;
-    tracing::info!("stopped");
     Ok(())
 }
 

@@ -689,3 +689,72 @@ fn keys_import_accepts_a_helicone_hash() {
     assert!(out.contains("from-helicone"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn heliports_own_rest_paths_are_never_proxied() {
+    let mock = heliport_mock::spawn().await.unwrap();
+    let h = Heliport::start(&mock, &[("HELIPORT_AUTH_MODE", "optional")]);
+    for path in [
+        "/v1/user/query",
+        "/v1/session/query",
+        "/v1/property/query",
+        "/v1/prompt/x",
+        "/v1/feedback",
+        "/v1/request/abc/feedback",
+    ] {
+        let (s, _, b) = send(
+            "POST",
+            &h.url(path),
+            &[("authorization", &format!("Bearer {}", h.key))],
+            "{}",
+        )
+        .await;
+        assert_eq!(s, 501, "{path}: {}", String::from_utf8_lossy(&b));
+        assert!(json(&b)["error"]
+            .as_str()
+            .unwrap()
+            .contains("not available"));
+    }
+    assert!(
+        mock.requests().is_empty(),
+        "a heliport key must never reach a provider"
+    );
+}
+
+#[tokio::test]
+async fn requests_cut_at_shutdown_are_recorded_as_cancelled() {
+    let mock = heliport_mock::spawn().await.unwrap();
+    let mut h = Heliport::start(&mock, &[("HELIPORT_SHUTDOWN_GRACE_SECS", "1")]);
+    let a = auth(&h);
+    let id = "0193a000-0000-7000-8000-0000000000aa";
+    let resp = start(
+        "POST",
+        &h.url("/v1/chat/completions"),
+        &[
+            ("helicone-auth", &a),
+            ("helicone-request-id", id),
+            ("x-mock-chunk-delay-ms", "300"),
+            ("x-mock-words", "100"),
+        ],
+        chat_body("long answer", true),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let _ = body.frame().await;
+    let stopped = Instant::now();
+    h.stop();
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "shutdown must not wait for the stream"
+    );
+    drop(body);
+    let dir = h.dir.clone();
+    let key = h.key.clone();
+    std::mem::forget(h);
+    let mut h2 = Heliport::start_in(dir, &mock, &[]);
+    h2.key = key;
+    let r = h2.record(id).await;
+    assert_eq!(r["failure"], "cancelled");
+    assert_eq!(r["response_status"], 200);
+}
