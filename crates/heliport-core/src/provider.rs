@@ -53,7 +53,9 @@ const BUILTIN: &[(&str, Option<&str>, Option<&str>)] = &[
         Some("https://api.fireworks.ai/inference"),
         Some("fireworks"),
     ),
-    ("ollama", Some("http://127.0.0.1:11434"), None),
+    // Local servers need an operator's say-so: a default loopback route would let any
+    // key holder reach a port on heliport's host.
+    ("ollama", None, None),
 ];
 
 /// Names of the built-in providers, for config and docs.
@@ -408,7 +410,7 @@ mod tests {
         .unwrap();
         assert_eq!(r.upstream_url, "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent");
         assert_eq!(r.price_provider.as_deref(), Some("google"));
-        for name in builtin_names().filter(|n| *n != "azure") {
+        for name in builtin_names().filter(|n| !matches!(*n, "azure" | "ollama")) {
             assert!(
                 resolve(None, &format!("/{name}/v1/x"), &opts(), &p, no_price).is_ok(),
                 "{name}"

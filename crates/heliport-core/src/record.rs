@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::extract::{self, ApiFlavor, Extracted};
 use crate::pricing::{CostQuery, PriceTable};
 use crate::usage::Usage;
+use sha2::{Digest, Sha256};
 
 /// One stored request: a row of `requests`. Serialisable so the spool can hold it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -78,32 +79,60 @@ pub struct RequestMeta {
     pub cache_enabled: bool,
 }
 
-/// The response body as the tee kept it: whole chunks (no copies) up to the cap.
+/// Bytes kept from the end of an answer longer than the cap (where JSON answers keep their usage).
+const TAIL_BYTES: usize = 64 << 10;
+
+/// The response body as the tee kept it: whole chunks (no copies) up to the
+/// cap, and the last chunks past it.
 #[derive(Debug, Clone, Default)]
 pub struct CapturedBody {
     pub chunks: Vec<Bytes>,
     pub kept: usize,
     pub total: u64,
     pub truncated: bool,
+    tail: std::collections::VecDeque<Bytes>,
+    tail_len: usize,
 }
 
 impl CapturedBody {
     /// Keep `chunk` while under `cap`; the part beyond the cap is dropped.
     pub fn push(&mut self, chunk: &Bytes, cap: usize) {
         self.total += chunk.len() as u64;
-        if self.kept >= cap {
-            self.truncated |= !chunk.is_empty();
-            return;
-        }
-        let room = cap - self.kept;
+        let room = cap.saturating_sub(self.kept);
         if chunk.len() <= room {
             self.chunks.push(chunk.clone());
             self.kept += chunk.len();
-        } else {
+            return;
+        }
+        if room > 0 {
             self.chunks.push(chunk.slice(..room));
             self.kept += room;
-            self.truncated = true;
         }
+        self.truncated = true;
+        self.push_tail(chunk.slice(room..));
+    }
+
+    fn push_tail(&mut self, part: Bytes) {
+        self.tail_len += part.len();
+        self.tail.push_back(part);
+        while self
+            .tail
+            .front()
+            .is_some_and(|f| self.tail_len - f.len() >= TAIL_BYTES)
+        {
+            if let Some(f) = self.tail.pop_front() {
+                self.tail_len -= f.len();
+            }
+        }
+    }
+
+    /// The bytes kept past the cap (at most the last chunks worth ~64 KiB).
+    pub fn tail_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.tail_len);
+        for c in &self.tail {
+            v.extend_from_slice(c);
+        }
+        v
     }
 
     pub fn to_vec(&self) -> Vec<u8> {
@@ -163,16 +192,33 @@ fn body_text(bytes: &[u8], cap: usize) -> (String, bool) {
 impl Exchange {
     /// Turn the raw exchange into the record: usage (reported or estimated),
     /// model, cost, bodies (capped, or omitted as the client asked).
-    pub fn finalize(self, prices: &PriceTable) -> RequestRecord {
+    pub fn finalize(mut self, prices: &PriceTable) -> RequestRecord {
         let flavor = ApiFlavor::from_path(&self.upstream_path);
         let req = extract::request_fields(&self.request_body);
         let response_bytes = self.response_body.to_vec();
         let success = self.status.is_some_and(|s| (200..300).contains(&s));
+        // Only generation calls consume tokens: a GET of a stored response or a
+        // listing carries the original usage, which must not be counted twice.
+        let generation = self.method.eq_ignore_ascii_case("POST");
 
-        let extracted = match self.stream_extracted {
+        let extracted = match self.stream_extracted.take() {
             Some(e) => e,
-            None if !response_bytes.is_empty() => extract::from_json(flavor, &response_bytes),
-            None => Extracted::default(),
+            None if !generation || response_bytes.is_empty() => Extracted::default(),
+            None => {
+                let e = extract::from_json(flavor, &response_bytes);
+                if e.usage.is_none() && self.response_body.truncated {
+                    // The usage of a long JSON answer sits at its end, past the cap.
+                    let tail = self.response_body.tail_vec();
+                    let t = usage_from_tail(flavor, &tail);
+                    Extracted {
+                        usage: t.usage,
+                        model: e.model.or(t.model),
+                        service_tier: e.service_tier.or(t.service_tier),
+                    }
+                } else {
+                    e
+                }
+            }
         };
         let response_model = extracted.model.clone();
         let model = self
@@ -187,25 +233,9 @@ impl Exchange {
         let usage = match extracted.usage {
             Some(u) => Some(u),
             // A successful answer without usage is estimated; errors consumed nothing.
-            None if success && flavor != ApiFlavor::Unknown => {
+            None if success && generation && flavor != ApiFlavor::Unknown => {
                 usage_estimated = true;
-                let (prompt_text, messages) = extract::prompt_text(flavor, &self.request_body);
-                let mut completion =
-                    extract::completion_text(flavor, &response_bytes, self.response_is_sse);
-                let mut estimate = crate::estimate::estimate(
-                    model.as_deref().unwrap_or(""),
-                    &prompt_text,
-                    messages,
-                    &completion,
-                );
-                // Only the capped head of a long answer was kept: scale by what was seen.
-                if self.response_body.truncated && self.response_body.kept > 0 {
-                    let ratio = self.response_body.total as f64 / self.response_body.kept as f64;
-                    estimate.completion_tokens =
-                        (estimate.completion_tokens as f64 * ratio).round() as u64;
-                }
-                completion.clear();
-                Some(estimate)
+                Some(self.estimate_usage(flavor, model.as_deref(), &response_bytes))
             }
             None => None,
         };
@@ -220,11 +250,24 @@ impl Exchange {
                     service_tier: extracted.service_tier.as_deref(),
                 })
                 .map(|c| c.nano_usd),
-            // Nothing consumed (an error answer, a rejected request): it cost nothing.
+            // Retrievals and listings generate nothing.
+            (None, _, _) if !generation => Some(0),
+            // A request given up (by the client, or on a timeout) may still have been
+            // billed: its cost is unknown, not zero.
+            (None, _, _)
+                if matches!(
+                    self.failure.as_deref(),
+                    Some("cancelled" | "upstream_timeout")
+                ) =>
+            {
+                None
+            }
+            // An error answer or a rejected request consumed nothing.
             (None, _, _) if !success => Some(0),
             _ => None,
         };
 
+        let mut prompt_inputs = self.meta.prompt_inputs;
         let prompt_template = self.meta.prompt_id.as_ref().and_then(|_| {
             let src = self
                 .original_request_body
@@ -232,6 +275,14 @@ impl Exchange {
                 .unwrap_or(&self.request_body);
             crate::prompt::template(src)
         });
+        // An omitted request is written nowhere: versions are kept by a hash of
+        // the template, and the inputs are dropped.
+        let prompt_template = if self.meta.omit_request {
+            prompt_inputs = None;
+            prompt_template.map(|t| format!("sha256:{}", hex::encode(Sha256::digest(t.as_bytes()))))
+        } else {
+            prompt_template
+        };
 
         let cap = self.body_cap_bytes;
         let (request_body, request_body_truncated) = if self.meta.omit_request {
@@ -277,7 +328,7 @@ impl Exchange {
             session_name: self.meta.session_name,
             prompt_id: self.meta.prompt_id,
             prompt_version: None,
-            prompt_inputs: self.meta.prompt_inputs,
+            prompt_inputs,
             prompt_template,
             properties: self.meta.properties,
             cache_enabled: self.meta.cache_enabled,
@@ -296,6 +347,75 @@ impl Exchange {
             flagged: false,
         }
     }
+}
+
+/// Prompt text beyond this is not tokenized; the estimate is scaled instead.
+const ESTIMATE_TEXT_CAP: usize = 256 << 10;
+
+/// Cut `text` to the cap (at a char boundary); returns the scale factor for counts.
+fn cap_text(text: &mut String) -> f64 {
+    if text.len() <= ESTIMATE_TEXT_CAP {
+        return 1.0;
+    }
+    let full = text.len() as f64;
+    let mut end = ESTIMATE_TEXT_CAP;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    full / end.max(1) as f64
+}
+
+impl Exchange {
+    /// Tokens counted with a tokenizer when the provider reported none.
+    fn estimate_usage(&self, flavor: ApiFlavor, model: Option<&str>, response: &[u8]) -> Usage {
+        let (mut prompt_text, messages) = extract::prompt_text(flavor, &self.request_body);
+        let prompt_scale = cap_text(&mut prompt_text);
+        let mut completion = extract::completion_text(flavor, response, self.response_is_sse);
+        let mut completion_scale = cap_text(&mut completion);
+        // Only the capped head of a long answer was kept: scale by what was seen.
+        if self.response_body.truncated && self.response_body.kept > 0 {
+            completion_scale *= self.response_body.total as f64 / self.response_body.kept as f64;
+        }
+        let mut u =
+            crate::estimate::estimate(model.unwrap_or(""), &prompt_text, messages, &completion);
+        u.prompt_tokens = (u.prompt_tokens as f64 * prompt_scale).round() as u64;
+        u.completion_tokens = (u.completion_tokens as f64 * completion_scale).round() as u64;
+        u
+    }
+}
+
+/// Usage from the last bytes of a JSON answer whose head was cut: the last
+/// `"usage"` (or Gemini's `"usageMetadata"`) object found there.
+fn usage_from_tail(flavor: ApiFlavor, tail: &[u8]) -> Extracted {
+    for key in ["\"usage\"", "\"usageMetadata\""] {
+        let Some(pos) = memchr::memmem::rfind(tail, key.as_bytes()) else {
+            continue;
+        };
+        let rest = &tail[pos + key.len()..];
+        let Some(colon) = rest.iter().position(|b| !b.is_ascii_whitespace()) else {
+            continue;
+        };
+        if rest[colon] != b':' {
+            continue;
+        }
+        let mut de = serde_json::Deserializer::from_slice(&rest[colon + 1..])
+            .into_iter::<serde_json::Value>();
+        if let Some(Ok(value)) = de.next() {
+            let key = key.trim_matches('"');
+            let mut wrapped = serde_json::Map::new();
+            wrapped.insert(key.to_string(), value);
+            if flavor == ApiFlavor::Anthropic {
+                wrapped.insert("type".into(), "message".into());
+            }
+            let bytes = serde_json::Value::Object(wrapped).to_string();
+            let e = extract::from_json(flavor, bytes.as_bytes());
+            if e.usage.is_some() {
+                return e;
+            }
+        }
+    }
+    Extracted::default()
 }
 
 /// A model named in the path: Gemini `/models/{model}:generateContent`, Azure
@@ -425,5 +545,69 @@ mod tests {
         let r = ex.finalize(&prices);
         assert_eq!(r.usage, None);
         assert_eq!(r.cost_nano_usd, Some(0));
+    }
+
+    #[test]
+    fn usage_past_the_cap_is_read_from_the_tail() {
+        let prices = PriceTable::builtin().unwrap();
+        let long = "word ".repeat(5000);
+        let resp = format!(
+            r#"{{"id":"x","object":"chat.completion","model":"gpt-4o","choices":[{{"index":0,"message":{{"role":"assistant","content":"{long}"}}}}],"usage":{{"prompt_tokens":1000,"completion_tokens":500,"total_tokens":1500}}}}"#
+        );
+        let mut ex = exchange("/v1/chat/completions", r#"{"model":"gpt-4o"}"#, "", 200);
+        ex.body_cap_bytes = 1024;
+        ex.response_body = CapturedBody::default();
+        for chunk in resp.as_bytes().chunks(700) {
+            ex.response_body.push(&Bytes::copy_from_slice(chunk), 1024);
+        }
+        let r = ex.finalize(&prices);
+        assert!(r.response_body_truncated);
+        assert!(!r.usage_estimated);
+        assert_eq!(r.usage.unwrap().completion_tokens, 500);
+        assert_eq!(r.cost_nano_usd, Some(7_500_000));
+    }
+
+    #[test]
+    fn retrievals_are_not_counted_again() {
+        let prices = PriceTable::builtin().unwrap();
+        let mut ex = exchange(
+            "/v1/responses/resp_1",
+            "",
+            r#"{"object":"response","model":"gpt-4o","usage":{"input_tokens":10,"output_tokens":5,"total_tokens":15}}"#,
+            200,
+        );
+        ex.method = "GET".into();
+        let r = ex.finalize(&prices);
+        assert_eq!(r.usage, None);
+        assert_eq!(r.cost_nano_usd, Some(0));
+    }
+
+    #[test]
+    fn given_up_requests_have_unknown_cost() {
+        let prices = PriceTable::builtin().unwrap();
+        let mut ex = exchange("/v1/chat/completions", r#"{"model":"gpt-4o"}"#, "", 200);
+        ex.status = None;
+        ex.response_body = CapturedBody::default();
+        ex.failure = Some("cancelled".into());
+        assert_eq!(ex.finalize(&prices).cost_nano_usd, None);
+    }
+
+    #[test]
+    fn omitted_requests_keep_no_prompt_content() {
+        let prices = PriceTable::builtin().unwrap();
+        let mut ex = exchange(
+            "/v1/chat/completions",
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"secret plan for Alice"}]}"#,
+            r#"{"model":"gpt-4o","choices":[],"usage":{"prompt_tokens":4,"completion_tokens":1,"total_tokens":5}}"#,
+            200,
+        );
+        ex.meta.prompt_id = Some("p".into());
+        ex.meta.prompt_inputs = Some(vec![("name".into(), "Alice".into())]);
+        ex.meta.omit_request = true;
+        let r = ex.finalize(&prices);
+        assert_eq!(r.request_body, None);
+        assert_eq!(r.prompt_inputs, None);
+        let t = r.prompt_template.unwrap();
+        assert!(t.starts_with("sha256:") && !t.contains("secret"), "{t}");
     }
 }

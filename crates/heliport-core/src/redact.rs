@@ -13,10 +13,19 @@ const SECRET_PARAMS: &[&str] = &[
     "token",
     "sig",
     "signature",
+    "subscription-key",
 ];
 
-/// The URL or path with credential query values replaced by `REDACTED`.
+/// The URL or path with credential query values replaced by `REDACTED`, and
+/// any `user:password@` dropped.
 pub fn redact_query(url: &str) -> Cow<'_, str> {
+    match strip_userinfo(url) {
+        Cow::Borrowed(u) => redact_params(u),
+        Cow::Owned(u) => Cow::Owned(redact_params(&u).into_owned()),
+    }
+}
+
+fn redact_params(url: &str) -> Cow<'_, str> {
     let Some((base, query)) = url.split_once('?') else {
         return Cow::Borrowed(url);
     };
@@ -41,6 +50,25 @@ pub fn redact_query(url: &str) -> Cow<'_, str> {
     Cow::Owned(format!("{base}?{}", redacted.join("&")))
 }
 
+/// `scheme://user:pass@host/...` → `scheme://host/...`.
+fn strip_userinfo(url: &str) -> Cow<'_, str> {
+    let Some(scheme_end) = url.find("://") else {
+        return Cow::Borrowed(url);
+    };
+    let auth_start = scheme_end + 3;
+    let auth_end = url[auth_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| auth_start + i);
+    match url[auth_start..auth_end].rfind('@') {
+        Some(at) => Cow::Owned(format!(
+            "{}{}",
+            &url[..auth_start],
+            &url[auth_start + at + 1..]
+        )),
+        None => Cow::Borrowed(url),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +88,9 @@ mod tests {
             Cow::Borrowed(_)
         ));
         assert!(matches!(redact_query("/v1/chat"), Cow::Borrowed(_)));
+        assert_eq!(
+            redact_query("https://user:pw@proxy.example/v1?subscription-key=abc"),
+            "https://proxy.example/v1?subscription-key=REDACTED"
+        );
     }
 }

@@ -68,20 +68,31 @@ fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
         return is_forbidden_v4(v4);
     }
     let s = ip.segments();
+    let v4_at =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    // Forms that carry an IPv4 address inside: judged by that address.
+    let embedded = if s[0] == 0x64 && s[1] == 0xff9b {
+        // NAT64: well-known 64:ff9b::/96 and local-use 64:ff9b:1::/48
+        Some(v4_at(s[6], s[7]))
+    } else if s[0] == 0x2002 {
+        // 6to4
+        Some(v4_at(s[1], s[2]))
+    } else if s[0..6] == [0, 0, 0, 0, 0, 0] || s[0..6] == [0, 0, 0, 0, 0xffff, 0] {
+        // IPv4-compatible ::a.b.c.d and IPv4-translated ::ffff:0:a.b.c.d
+        Some(v4_at(s[6], s[7]))
+    } else {
+        None
+    };
+    if embedded.is_some_and(is_forbidden_v4) {
+        return true;
+    }
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7 (AWS metadata fd00:ec2::254)
         || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
         || (s[0] & 0xffc0) == 0xfec0 // deprecated site-local
-        // NAT64 64:ff9b::/96 and IPv4-compatible ::a.b.c.d carry an IPv4 address inside
-        || ((s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0]) || s[0..6] == [0, 0, 0, 0, 0, 0])
-            && is_forbidden_v4(Ipv4Addr::new(
-                (s[6] >> 8) as u8,
-                s[6] as u8,
-                (s[7] >> 8) as u8,
-                s[7] as u8,
-            ))
+        || (s[0] == 0x100 && s[1..4] == [0, 0, 0]) // discard-only 100::/64
 }
 
 /// Operator-allowed URL prefixes that skip the address check (`gateway.allowed_targets`).
@@ -101,18 +112,44 @@ impl AllowedTargets {
         }
     }
 
-    /// Whether `url` starts with an allowed prefix. A prefix ending in a host
-    /// (no path) only matches that exact host, so `http://10.0.0.1` does not
-    /// also allow `http://10.0.0.10`.
+    /// Whether `url` is under an allowed prefix: the same scheme, host and
+    /// port, and a path under the prefix's path by whole segments. A URL with
+    /// dot segments (`..`, also percent-encoded) is never allowed, since the
+    /// upstream would resolve it outside the prefix.
     pub fn allows(&self, url: &str) -> bool {
+        if self.prefixes.is_empty() || has_dot_segment(url) {
+            return false;
+        }
+        let Ok(u) = url.parse::<http::Uri>() else {
+            return false;
+        };
         self.prefixes.iter().any(|p| {
-            url.starts_with(p.as_str())
-                && (p.ends_with('/')
-                    || url.len() == p.len()
-                    || matches!(url.as_bytes()[p.len()], b'/' | b'?' | b'#')
-                    || (p.matches('/').count() > 2))
+            let Ok(p) = p.parse::<http::Uri>() else {
+                return false;
+            };
+            let same_origin = u.scheme_str().map(str::to_ascii_lowercase)
+                == p.scheme_str().map(str::to_ascii_lowercase)
+                && u.host().map(str::to_ascii_lowercase) == p.host().map(str::to_ascii_lowercase)
+                && u.port_u16() == p.port_u16();
+            let prefix_path = p.path().trim_end_matches('/');
+            let path = u.path();
+            same_origin
+                && (prefix_path.is_empty()
+                    || path == prefix_path
+                    || path
+                        .strip_prefix(prefix_path)
+                        .is_some_and(|rest| rest.starts_with('/')))
         })
     }
+}
+
+fn has_dot_segment(url: &str) -> bool {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let lower = path
+        .to_ascii_lowercase()
+        .replace("%2e", ".")
+        .replace("%2f", "/");
+    lower.split('/').any(|seg| seg == ".." || seg == ".")
 }
 
 #[cfg(test)]
@@ -144,6 +181,10 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.1.2.3",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a9fe:a9fe",
+            "2002:a9fe:a9fe::1",
+            "::ffff:0:7f00:1",
+            "100::1",
             "::127.0.0.1",
         ] {
             assert!(forbidden(a), "{a} should be forbidden");

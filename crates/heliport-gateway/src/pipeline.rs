@@ -324,7 +324,14 @@ async fn forward(
     let resp = match result {
         Ok(Ok(resp)) => resp,
         Ok(Err(UpstreamError::Forbidden(why))) => {
-            return Err(fail(&mut pending, ctx, target_forbidden(&why)));
+            // The resolved address stays in heliport's log: telling the client
+            // would let it map internal names.
+            tracing::warn!(request_id = %ctx.request_id, "{why}");
+            return Err(fail(
+                &mut pending,
+                ctx,
+                target_forbidden("its host resolves to a private or reserved address"),
+            ));
         }
         Ok(Err(UpstreamError::Unreachable(why))) => {
             tracing::warn!(request_id = %ctx.request_id, upstream = %redact_query(&route.upstream_url), error = %why, "upstream unreachable");
@@ -368,7 +375,14 @@ async fn forward(
     let mut out_headers = headers::client_response_headers(&up_parts.headers);
     add_helicone_headers(&mut out_headers, ctx, Some(upstream_ms));
     let flavor = ApiFlavor::from_path(&route.upstream_path);
-    let body = TeeBody::new(up_body, pending, is_sse, flavor, state.cfg.body_cap_bytes);
+    let body = TeeBody::new(
+        up_body,
+        pending,
+        is_sse,
+        flavor,
+        state.cfg.body_cap_bytes,
+        state.cfg.stream_idle_timeout,
+    );
     let mut resp = Response::new(Body::new(body));
     *resp.status_mut() = up_parts.status;
     *resp.headers_mut() = out_headers;
@@ -428,7 +442,7 @@ fn add_helicone_headers(h: &mut http::HeaderMap, ctx: &Ctx, upstream_ms: Option<
         None => format!("heliport;dur={total_ms:.3}"),
     };
     if let Ok(v) = HeaderValue::from_str(&timing) {
-        h.insert("server-timing", v);
+        h.append("server-timing", v);
     }
 }
 

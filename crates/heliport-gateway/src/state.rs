@@ -45,6 +45,8 @@ pub struct GatewayConfig {
     pub body_cap_bytes: usize,
     /// Time allowed until the upstream's response head.
     pub upstream_timeout: Duration,
+    /// Longest silence allowed inside a response body once it has started.
+    pub stream_idle_timeout: Duration,
     pub connect_timeout: Duration,
     pub allowed_targets: AllowedTargets,
 }

@@ -3,9 +3,10 @@
 //! The record is completed when the stream ends, fails, or the client goes
 //! away (then: cancelled), so every request gets exactly one record.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -71,6 +72,18 @@ struct SseState {
     acc: StreamAccumulator,
 }
 
+/// The upstream went quiet mid-stream for longer than the idle timeout.
+#[derive(Debug)]
+pub struct StreamIdle(Duration);
+
+impl std::fmt::Display for StreamIdle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the upstream sent nothing for {} s", self.0.as_secs())
+    }
+}
+
+impl std::error::Error for StreamIdle {}
+
 /// The response body sent to the client.
 pub struct TeeBody {
     inner: Incoming,
@@ -78,6 +91,11 @@ pub struct TeeBody {
     sse: Option<SseState>,
     cap: usize,
     first_byte_seen: bool,
+    idle: Duration,
+    last_frame: Instant,
+    /// Armed only while the upstream is pending, re-armed lazily so a busy
+    /// stream costs a clock read per frame, not a timer update.
+    idle_timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl TeeBody {
@@ -87,6 +105,7 @@ impl TeeBody {
         is_sse: bool,
         flavor: ApiFlavor,
         cap: usize,
+        idle: Duration,
     ) -> Self {
         if let Some(ex) = pending.exchange_mut() {
             ex.response_is_sse = is_sse;
@@ -100,7 +119,25 @@ impl TeeBody {
             }),
             cap,
             first_byte_seen: false,
+            idle,
+            last_frame: Instant::now(),
+            idle_timer: None,
         }
+    }
+
+    /// Whether the upstream has been silent past the idle timeout.
+    fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = self.last_frame + self.idle;
+        if Instant::now() >= deadline {
+            return true;
+        }
+        let timer = self
+            .idle_timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+        if timer.deadline() != deadline.into() {
+            timer.as_mut().reset(deadline.into());
+        }
+        timer.as_mut().poll(cx).is_ready()
     }
 
     fn on_data(&mut self, data: &Bytes) {
@@ -135,7 +172,7 @@ impl TeeBody {
 
 impl Body for TeeBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
 
     fn poll_frame(
         self: Pin<&mut Self>,
@@ -144,6 +181,7 @@ impl Body for TeeBody {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
+                this.last_frame = Instant::now();
                 if let Some(data) = frame.data_ref() {
                     this.on_data(data);
                 }
@@ -155,11 +193,16 @@ impl Body for TeeBody {
             Poll::Ready(Some(Err(e))) => {
                 tracing::warn!(error = %e, "upstream stream broke");
                 this.complete(Some("stream_error"));
-                Poll::Ready(Some(Err(e)))
+                Poll::Ready(Some(Err(Box::new(e))))
             }
             Poll::Ready(None) => {
                 this.complete(None);
                 Poll::Ready(None)
+            }
+            Poll::Pending if this.idle_expired(cx) => {
+                tracing::warn!(idle_secs = this.idle.as_secs(), "upstream stream went idle");
+                this.complete(Some("upstream_timeout"));
+                Poll::Ready(Some(Err(Box::new(StreamIdle(this.idle)))))
             }
             Poll::Pending => Poll::Pending,
         }

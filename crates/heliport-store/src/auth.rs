@@ -28,7 +28,15 @@ pub struct KeyCache {
     store: SqliteStore,
     snapshot: RwLock<Snapshot>,
     miss_lookups: tokio::sync::Semaphore,
+    /// Hashes recently looked up and not found, so one client retrying a bad
+    /// key costs one query a second, not one per request.
+    unknown: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
+
+/// How long an unknown key is remembered as unknown.
+const UNKNOWN_TTL: Duration = Duration::from_secs(1);
+/// Unknown keys remembered at most (the map is cleared when full).
+const UNKNOWN_MAX: usize = 10_000;
 
 impl KeyCache {
     pub async fn load(store: SqliteStore) -> Result<KeyCache, StoreError> {
@@ -37,6 +45,7 @@ impl KeyCache {
             store,
             snapshot: RwLock::new(Snapshot { by_hash }),
             miss_lookups: tokio::sync::Semaphore::new(4),
+            unknown: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -63,6 +72,9 @@ impl KeyCache {
         if let Ok(mut s) = self.snapshot.write() {
             *s = Snapshot { by_hash };
         }
+        if let Ok(mut m) = self.unknown.lock() {
+            m.clear();
+        }
         Ok(())
     }
 
@@ -81,10 +93,17 @@ impl KeyCache {
         if let Some(g) = self.lookup(key) {
             return Some(g);
         }
-        let _permit = self.miss_lookups.acquire().await.ok()?;
         let hashes = [hash_key(key), hash_key_helicone(key)];
+        if self.recently_unknown(&hashes[0]) {
+            return None;
+        }
+        let _permit = self.miss_lookups.acquire().await.ok()?;
         let found = match self.store.active_key_by_hash(&hashes).await {
-            Ok(found) => found?,
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                self.remember_unknown(&hashes[0]);
+                return None;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot look up a key");
                 return None;
@@ -99,6 +118,23 @@ impl KeyCache {
             s.by_hash.insert(found.key_hash, grant.clone());
         }
         Some(grant)
+    }
+
+    fn recently_unknown(&self, hash: &str) -> bool {
+        self.unknown
+            .lock()
+            .ok()
+            .and_then(|m| m.get(hash).map(|t| t.elapsed() < UNKNOWN_TTL))
+            .unwrap_or(false)
+    }
+
+    fn remember_unknown(&self, hash: &str) {
+        if let Ok(mut m) = self.unknown.lock() {
+            if m.len() >= UNKNOWN_MAX {
+                m.clear();
+            }
+            m.insert(hash.to_string(), std::time::Instant::now());
+        }
     }
 
     /// Reload periodically so revocations reach every instance.

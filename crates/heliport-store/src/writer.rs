@@ -177,9 +177,21 @@ impl<S: RecordSink> Writer<S> {
 
     async fn write(&mut self, batch: Vec<Exchange>) {
         metrics::gauge!("heliport_record_batch_size").set(batch.len() as f64);
+        let prices = &self.prices;
         let mut records: Vec<RequestRecord> = batch
             .into_iter()
-            .map(|ex| ex.finalize(&self.prices))
+            .filter_map(|ex| {
+                let id = ex.request_id;
+                // A parser bug on one odd answer must not take the writer down with it.
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ex.finalize(prices))) {
+                    Ok(r) => Some(r),
+                    Err(_) => {
+                        metrics::counter!("heliport_records_dropped_total").increment(1);
+                        tracing::error!(request_id = %id, "finalizing a record panicked: record dropped");
+                        None
+                    }
+                }
+            })
             .collect();
         // Records wait behind the spool so they are stored in order.
         let spool_pending = self.spool.as_ref().is_some_and(|s| s.pending() > 0);

@@ -40,6 +40,8 @@ pub struct GatewayConfig {
     pub allowed_targets: Vec<String>,
     pub max_body_bytes: usize,
     pub upstream_timeout_secs: u64,
+    /// Longest silence inside a response stream before it is cut (recorded as upstream_timeout).
+    pub stream_idle_timeout_secs: u64,
     pub connect_timeout_secs: u64,
     /// After SIGTERM, how long in-flight requests may take before they are cut (and recorded as cancelled).
     pub shutdown_grace_secs: u64,
@@ -106,6 +108,7 @@ impl Default for GatewayConfig {
             allowed_targets: Vec::new(),
             max_body_bytes: 32 << 20,
             upstream_timeout_secs: 600,
+            stream_idle_timeout_secs: 300,
             connect_timeout_secs: 10,
             shutdown_grace_secs: 30,
         }
@@ -180,6 +183,10 @@ impl Config {
         env_parse(
             "HELIPORT_CONNECT_TIMEOUT_SECS",
             &mut self.gateway.connect_timeout_secs,
+        )?;
+        env_parse(
+            "HELIPORT_STREAM_IDLE_TIMEOUT_SECS",
+            &mut self.gateway.stream_idle_timeout_secs,
         )?;
         env_parse(
             "HELIPORT_SHUTDOWN_GRACE_SECS",

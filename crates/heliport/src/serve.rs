@@ -204,6 +204,7 @@ async fn serve(
             max_body_bytes: cfg.gateway.max_body_bytes,
             body_cap_bytes: cfg.recording.max_body_bytes,
             upstream_timeout: Duration::from_secs(cfg.gateway.upstream_timeout_secs),
+            stream_idle_timeout: Duration::from_secs(cfg.gateway.stream_idle_timeout_secs.max(1)),
             connect_timeout: Duration::from_secs(cfg.gateway.connect_timeout_secs),
             allowed_targets: AllowedTargets::new(cfg.gateway.allowed_targets.clone()),
         },

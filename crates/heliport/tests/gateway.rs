@@ -758,3 +758,57 @@ async fn requests_cut_at_shutdown_are_recorded_as_cancelled() {
     assert_eq!(r["failure"], "cancelled");
     assert_eq!(r["response_status"], 200);
 }
+
+#[tokio::test]
+async fn a_stream_that_goes_quiet_is_cut_and_recorded() {
+    let mock = heliport_mock::spawn().await.unwrap();
+    let h = Heliport::start(&mock, &[("HELIPORT_STREAM_IDLE_TIMEOUT_SECS", "1")]);
+    let a = auth(&h);
+    let id = "0193a000-0000-7000-8000-0000000000bb";
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let req = http::Request::post(h.url("/v1/chat/completions"))
+        .header("helicone-auth", &a)
+        .header("helicone-request-id", id)
+        .header("x-mock-chunk-delay-ms", "3000")
+        .body(http_body_util::Full::new(bytes::Bytes::from(chat_body(
+            "go", true,
+        ))))
+        .unwrap();
+    let started = Instant::now();
+    let broke = match client.request(req).await {
+        Err(_) => true,
+        Ok(resp) => resp.into_body().collect().await.is_err(),
+    };
+    assert!(broke);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cut after about 1 s of silence"
+    );
+    let r = h.record(id).await;
+    assert_eq!(r["failure"], "upstream_timeout");
+}
+
+#[tokio::test]
+async fn allowed_targets_cannot_be_escaped_with_dot_segments() {
+    let mock = heliport_mock::spawn().await.unwrap();
+    let base = mock.base_url();
+    let h = Heliport::start(
+        &mock,
+        &[("HELIPORT_ALLOWED_TARGETS", &format!("{base}/v1/"))],
+    );
+    let a = auth(&h);
+    let (s, _, b) = send(
+        "POST",
+        &h.url("/admin"),
+        &[
+            ("helicone-auth", &a),
+            ("helicone-target-url", &format!("{base}/v1/..")),
+        ],
+        "{}",
+    )
+    .await;
+    assert_eq!(s, 403, "{}", String::from_utf8_lossy(&b));
+    assert!(mock.requests().is_empty());
+}
