@@ -88,9 +88,9 @@ const KEY_PREFIX: &str = "sk-heliport-";
 const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 fn generate_key() -> String {
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     let body: String = (0..40)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect();
     format!("{KEY_PREFIX}{body}")
 }
