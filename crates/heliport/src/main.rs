@@ -120,11 +120,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = match cli.command {
+    // `serve` owns the runtime (its record writer must outlive it); the other
+    // commands just run on it.
+    let result = match &cli.command {
         Command::Serve {
-            ref listen,
-            ref prices,
-            ref auth_mode,
+            listen,
+            prices,
+            auth_mode,
         } => load_config(&cli).and_then(|mut cfg| {
             if let Some(l) = listen {
                 cfg.listen = l.clone();
@@ -137,7 +139,15 @@ fn main() -> ExitCode {
             }
             serve::serve_blocking(runtime, cfg)
         }),
-        _ => runtime.block_on(run(cli)),
+        Command::Mock { listen } => runtime.block_on(mock(*listen)),
+        Command::Migrate => runtime.block_on(migrate(&cli)),
+        Command::Keys(k) => runtime.block_on(async { keys(&load_config(&cli)?, k).await }),
+        Command::Orgs(o) => runtime.block_on(async { orgs(&load_config(&cli)?, o).await }),
+        Command::Prices(PricesCommand::Show {
+            model,
+            provider,
+            prices,
+        }) => show_prices(&cli, model, provider.as_deref(), prices.as_ref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -158,50 +168,45 @@ fn load_config(cli: &Cli) -> Result<Config, BoxError> {
     Ok(cfg)
 }
 
-async fn run(cli: Cli) -> Result<(), BoxError> {
-    match &cli.command {
-        Command::Serve { .. } => Err("serve runs outside this dispatcher".into()),
-        Command::Mock { listen } => {
-            init_logging("info");
-            println!("heliport mock provider listening on http://{listen}");
-            heliport_mock::run(*listen).await?;
-            Ok(())
-        }
-        Command::Migrate => {
-            let cfg = load_config(&cli)?;
-            heliport_store::SqliteStore::open(&cfg.database_url).await?;
-            println!("database {} is up to date", cfg.database_url);
-            Ok(())
-        }
-        Command::Keys(k) => keys(&load_config(&cli)?, k).await,
-        Command::Orgs(o) => orgs(&load_config(&cli)?, o).await,
-        Command::Prices(PricesCommand::Show {
-            model,
-            provider,
-            prices,
-        }) => {
-            let mut cfg = load_config(&cli)?;
-            if let Some(p) = prices {
-                cfg.prices.file = Some(p.clone());
-            }
-            let table = serve::load_prices(&cfg)?;
-            let found = table.describe(model, provider.as_deref(), chrono::Utc::now());
-            if found.is_empty() {
-                return Err(format!(
-                    "no price for model '{model}'{}: requests for it are recorded as unpriced",
-                    provider
-                        .as_ref()
-                        .map(|p| format!(" at provider '{p}'"))
-                        .unwrap_or_default()
-                )
-                .into());
-            }
-            for d in found {
-                println!("{d}");
-            }
-            Ok(())
-        }
+async fn mock(listen: std::net::SocketAddr) -> Result<(), BoxError> {
+    init_logging("info");
+    println!("heliport mock provider listening on http://{listen}");
+    heliport_mock::run(listen).await?;
+    Ok(())
+}
+
+async fn migrate(cli: &Cli) -> Result<(), BoxError> {
+    let cfg = load_config(cli)?;
+    heliport_store::SqliteStore::open(&cfg.database_url).await?;
+    println!("database {} is up to date", cfg.database_url);
+    Ok(())
+}
+
+fn show_prices(
+    cli: &Cli,
+    model: &str,
+    provider: Option<&str>,
+    prices: Option<&PathBuf>,
+) -> Result<(), BoxError> {
+    let mut cfg = load_config(cli)?;
+    if let Some(p) = prices {
+        cfg.prices.file = Some(p.clone());
     }
+    let table = serve::load_prices(&cfg)?;
+    let found = table.describe(model, provider, chrono::Utc::now());
+    if found.is_empty() {
+        return Err(format!(
+            "no price for model '{model}'{}: requests for it are recorded as unpriced",
+            provider
+                .map(|p| format!(" at provider '{p}'"))
+                .unwrap_or_default()
+        )
+        .into());
+    }
+    for d in found {
+        println!("{d}");
+    }
+    Ok(())
 }
 
 pub(crate) fn init_logging(filter: &str) {
