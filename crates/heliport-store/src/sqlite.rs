@@ -128,15 +128,15 @@ impl SqliteStore {
     }
 
     /// Insert records in one transaction, assigning prompt versions and
-    /// updating keys' last use. Replays are idempotent by `uid`.
+    /// updating keys' last use. Replays are idempotent by `uid`. Rows go in
+    /// multi-row statements: each statement is a round trip to SQLite's worker
+    /// thread, and one per record would cap the writer far below the proxy.
     pub async fn insert_records(
         &self,
         records: &mut [RequestRecord],
         versions: &mut PromptVersionCache,
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db("starting a batch"))?;
-        let mut written = 0;
-        let mut last_used: HashMap<String, i64> = HashMap::new();
         for r in records.iter_mut() {
             if let (Some(prompt_id), Some(template)) = (&r.prompt_id, &r.prompt_template) {
                 r.prompt_version = Some(
@@ -145,99 +145,53 @@ impl SqliteStore {
                         .await?,
                 );
             }
-            let usage = r.usage;
-            let props = serde_json::Value::Object(
+        }
+        let records: &[RequestRecord] = records;
+        let mut inserted: HashMap<String, i64> = HashMap::new();
+        for chunk in records.chunks(ROWS_PER_INSERT) {
+            let sql = insert_sql(chunk.len());
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = bind_record(q, r);
+            }
+            let rows = q
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db("inserting request records"))?;
+            for row in rows {
+                let seq: i64 = row.try_get(0).map_err(db("inserting request records"))?;
+                let uid: String = row.try_get(1).map_err(db("inserting request records"))?;
+                inserted.insert(uid, seq);
+            }
+        }
+        // Properties of the rows actually inserted (a replay skips stored ones).
+        let props: Vec<(i64, &str, &str, &str)> = records
+            .iter()
+            .filter_map(|r| inserted.get(&r.uid.to_string()).map(|seq| (*seq, r)))
+            .flat_map(|(seq, r)| {
                 r.properties
                     .iter()
-                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                    .collect(),
+                    .map(move |(k, v)| (seq, r.org_id.as_str(), k.as_str(), v.as_str()))
+            })
+            .collect();
+        for chunk in props.chunks(ROWS_PER_INSERT) {
+            let mut sql = String::from(
+                "INSERT OR REPLACE INTO request_properties (seq, org_id, key, value) VALUES ",
             );
-            let inputs = r.prompt_inputs.as_ref().map(|i| {
-                serde_json::Value::Object(
-                    i.iter()
-                        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                        .collect(),
-                )
-                .to_string()
-            });
-            let res = sqlx::query(
-                "INSERT OR IGNORE INTO requests (uid, request_id, org_id, created_at, response_created_at, provider, target_url, path, method, status, failure, \
-                 request_model, response_model, model, model_override, stream, latency_ms, time_to_first_token_ms, \
-                 prompt_tokens, completion_tokens, total_tokens, prompt_cache_read_tokens, prompt_cache_write_tokens, reasoning_tokens, usage_estimated, cost_nano_usd, \
-                 user_id, session_id, session_path, session_name, prompt_id, prompt_version, prompt_inputs, properties, \
-                 cache_enabled, cached, cache_reference_id, cache_bucket_idx, attempts, fallback_index, api_key_id, \
-                 request_body, response_body, request_body_truncated, response_body_truncated, body_cap_bytes, threat, flagged) \
-                 VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            )
-            .bind(r.uid.to_string())
-            .bind(r.request_id.to_string())
-            .bind(&r.org_id)
-            .bind(to_micros(r.created_at))
-            .bind(r.response_created_at.map(to_micros))
-            .bind(&r.provider)
-            .bind(&r.target_url)
-            .bind(&r.path)
-            .bind(&r.method)
-            .bind(r.status.map(i64::from))
-            .bind(&r.failure)
-            .bind(&r.request_model)
-            .bind(&r.response_model)
-            .bind(&r.model)
-            .bind(&r.model_override)
-            .bind(r.stream)
-            .bind(r.latency_ms.map(clamp_i64))
-            .bind(r.time_to_first_token_ms.map(clamp_i64))
-            .bind(usage.map(|u| clamp_i64(u.prompt_tokens)))
-            .bind(usage.map(|u| clamp_i64(u.completion_tokens)))
-            .bind(usage.map(|u| clamp_i64(u.total_tokens())))
-            .bind(usage.map(|u| clamp_i64(u.prompt_cache_read_tokens)))
-            .bind(usage.map(|u| clamp_i64(u.prompt_cache_write_tokens)))
-            .bind(usage.map(|u| clamp_i64(u.reasoning_tokens)))
-            .bind(r.usage_estimated)
-            .bind(r.cost_nano_usd)
-            .bind(&r.user_id)
-            .bind(&r.session_id)
-            .bind(&r.session_path)
-            .bind(&r.session_name)
-            .bind(&r.prompt_id)
-            .bind(r.prompt_version)
-            .bind(inputs)
-            .bind(props.to_string())
-            .bind(r.cache_enabled)
-            .bind(r.cached)
-            .bind(&r.cache_reference_id)
-            .bind(r.cache_bucket_idx.map(i64::from))
-            .bind(i64::from(r.attempts))
-            .bind(r.fallback_index.map(i64::from))
-            .bind(&r.api_key_id)
-            .bind(&r.request_body)
-            .bind(&r.response_body)
-            .bind(r.request_body_truncated)
-            .bind(r.response_body_truncated)
-            .bind(clamp_i64(r.body_cap_bytes))
-            .bind(r.threat)
-            .bind(r.flagged)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("inserting a request record"))?;
-            if res.rows_affected() == 0 {
-                continue; // already stored by an earlier replay
+            sql.push_str(&vec!["(?, ?, ?, ?)"; chunk.len()].join(", "));
+            let mut q = sqlx::query(&sql);
+            for (seq, org, k, v) in chunk {
+                q = q.bind(*seq).bind(*org).bind(*k).bind(*v);
             }
-            written += 1;
-            let seq = res.last_insert_rowid();
-            for (k, v) in &r.properties {
-                sqlx::query("INSERT OR REPLACE INTO request_properties (seq, org_id, key, value) VALUES (?, ?, ?, ?)")
-                    .bind(seq)
-                    .bind(&r.org_id)
-                    .bind(k)
-                    .bind(v)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db("inserting a request property"))?;
-            }
+            q.execute(&mut *tx)
+                .await
+                .map_err(db("inserting request properties"))?;
+        }
+        let mut last_used: HashMap<&str, i64> = HashMap::new();
+        for r in records {
             if let Some(key) = &r.api_key_id {
                 let t = to_micros(r.created_at);
-                let e = last_used.entry(key.clone()).or_insert(t);
+                let e = last_used.entry(key.as_str()).or_insert(t);
                 *e = (*e).max(t);
             }
         }
@@ -252,8 +206,98 @@ impl SqliteStore {
             .map_err(db("updating a key's last use"))?;
         }
         tx.commit().await.map_err(db("committing a batch"))?;
-        Ok(written)
+        Ok(inserted.len() as u64)
     }
+}
+
+/// Rows per multi-row INSERT: 64 × 48 columns stays far below SQLite's
+/// 32766-variable limit, and few distinct statement sizes stay prepared.
+const ROWS_PER_INSERT: usize = 64;
+
+const INSERT_COLUMNS: &str = "uid, request_id, org_id, created_at, response_created_at, provider, target_url, path, method, status, failure, \
+     request_model, response_model, model, model_override, stream, latency_ms, time_to_first_token_ms, \
+     prompt_tokens, completion_tokens, total_tokens, prompt_cache_read_tokens, prompt_cache_write_tokens, reasoning_tokens, usage_estimated, cost_nano_usd, \
+     user_id, session_id, session_path, session_name, prompt_id, prompt_version, prompt_inputs, properties, \
+     cache_enabled, cached, cache_reference_id, cache_bucket_idx, attempts, fallback_index, api_key_id, \
+     request_body, response_body, request_body_truncated, response_body_truncated, body_cap_bytes, threat, flagged";
+const INSERT_COLUMN_COUNT: usize = 48;
+
+fn insert_sql(rows: usize) -> String {
+    let one = format!("({})", vec!["?"; INSERT_COLUMN_COUNT].join(","));
+    format!(
+        "INSERT OR IGNORE INTO requests ({INSERT_COLUMNS}) VALUES {} RETURNING seq, uid",
+        vec![one.as_str(); rows].join(",")
+    )
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Bind one record's values, in `INSERT_COLUMNS` order.
+fn bind_record<'q>(q: SqliteQuery<'q>, r: &'q RequestRecord) -> SqliteQuery<'q> {
+    let usage = r.usage;
+    let props = serde_json::Value::Object(
+        r.properties
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+    )
+    .to_string();
+    let inputs = r.prompt_inputs.as_ref().map(|i| {
+        serde_json::Value::Object(
+            i.iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
+        )
+        .to_string()
+    });
+    q.bind(r.uid.to_string())
+        .bind(r.request_id.to_string())
+        .bind(&r.org_id)
+        .bind(to_micros(r.created_at))
+        .bind(r.response_created_at.map(to_micros))
+        .bind(&r.provider)
+        .bind(&r.target_url)
+        .bind(&r.path)
+        .bind(&r.method)
+        .bind(r.status.map(i64::from))
+        .bind(&r.failure)
+        .bind(&r.request_model)
+        .bind(&r.response_model)
+        .bind(&r.model)
+        .bind(&r.model_override)
+        .bind(r.stream)
+        .bind(r.latency_ms.map(clamp_i64))
+        .bind(r.time_to_first_token_ms.map(clamp_i64))
+        .bind(usage.map(|u| clamp_i64(u.prompt_tokens)))
+        .bind(usage.map(|u| clamp_i64(u.completion_tokens)))
+        .bind(usage.map(|u| clamp_i64(u.total_tokens())))
+        .bind(usage.map(|u| clamp_i64(u.prompt_cache_read_tokens)))
+        .bind(usage.map(|u| clamp_i64(u.prompt_cache_write_tokens)))
+        .bind(usage.map(|u| clamp_i64(u.reasoning_tokens)))
+        .bind(r.usage_estimated)
+        .bind(r.cost_nano_usd)
+        .bind(&r.user_id)
+        .bind(&r.session_id)
+        .bind(&r.session_path)
+        .bind(&r.session_name)
+        .bind(&r.prompt_id)
+        .bind(r.prompt_version)
+        .bind(inputs)
+        .bind(props)
+        .bind(r.cache_enabled)
+        .bind(r.cached)
+        .bind(&r.cache_reference_id)
+        .bind(r.cache_bucket_idx.map(i64::from))
+        .bind(i64::from(r.attempts))
+        .bind(r.fallback_index.map(i64::from))
+        .bind(&r.api_key_id)
+        .bind(&r.request_body)
+        .bind(&r.response_body)
+        .bind(r.request_body_truncated)
+        .bind(r.response_body_truncated)
+        .bind(clamp_i64(r.body_cap_bytes))
+        .bind(r.threat)
+        .bind(r.flagged)
 }
 
 fn clamp_i64(v: u64) -> i64 {

@@ -43,15 +43,18 @@ pub struct WriterConfig {
     pub spool_path: PathBuf,
     /// How often to retry writing the spool back while it holds records.
     pub spool_retry: Duration,
+    /// How long a batch waits for more records before it is written.
+    pub linger: Duration,
 }
 
 impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
-            queue_capacity: 50_000,
+            queue_capacity: 20_000,
             batch_size: 512,
             spool_path: PathBuf::from("heliport.spool"),
             spool_retry: Duration::from_secs(5),
+            linger: Duration::from_millis(20),
         }
     }
 }
@@ -70,14 +73,34 @@ impl Recorder {
             }
             Err(mpsc::error::TrySendError::Full(ex)) => {
                 metrics::counter!("heliport_records_dropped_total").increment(1);
-                tracing::error!(request_id = %ex.request_id, "record queue full: record dropped");
+                if drop_log_due() {
+                    tracing::error!(request_id = %ex.request_id, "record queue full: records are being dropped (see heliport_records_dropped_total)");
+                }
             }
             Err(mpsc::error::TrySendError::Closed(ex)) => {
                 metrics::counter!("heliport_records_dropped_total").increment(1);
-                tracing::error!(request_id = %ex.request_id, "recorder stopped: record dropped");
+                if drop_log_due() {
+                    tracing::error!(request_id = %ex.request_id, "recorder stopped: records are being dropped");
+                }
             }
         }
     }
+}
+
+/// At most one drop message a second: under overload, logging every drop would
+/// only add to the load.
+fn drop_log_due() -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let last = LAST.load(Ordering::Relaxed);
+    now != last
+        && LAST
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
 }
 
 /// Controls the writer task.
@@ -152,10 +175,19 @@ impl<S: RecordSink> Writer<S> {
             };
             let Some(first) = first else { break };
             batch.push(first);
+            // Linger briefly for company: a transaction per record would cost
+            // more CPU than the proxying itself at low request rates.
+            let linger_until = tokio::time::Instant::now() + self.cfg.linger;
             while batch.len() < self.cfg.batch_size {
                 match rx.try_recv() {
                     Ok(ex) => batch.push(ex),
-                    Err(_) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        match tokio::time::timeout_at(linger_until, rx.recv()).await {
+                            Ok(Some(ex)) => batch.push(ex),
+                            Ok(None) | Err(_) => break,
+                        }
+                    }
                 }
             }
             self.write(std::mem::take(&mut batch)).await;
@@ -354,6 +386,7 @@ mod tests {
             batch_size: 8,
             spool_path: dir.join("test.spool"),
             spool_retry: Duration::from_millis(50),
+            linger: Duration::from_millis(5),
         }
     }
 

@@ -120,7 +120,7 @@ impl Default for RecordingConfig {
         RecordingConfig {
             max_body_bytes: 1 << 20,
             spool_path: PathBuf::from("heliport.spool"),
-            queue_capacity: 50_000,
+            queue_capacity: 20_000,
             batch_size: 512,
         }
     }

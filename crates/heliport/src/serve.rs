@@ -169,6 +169,7 @@ pub fn serve_blocking(runtime: tokio::runtime::Runtime, cfg: Config) -> Result<(
             batch_size: cfg.recording.batch_size,
             spool_path: cfg.recording.spool_path.clone(),
             spool_retry: Duration::from_secs(5),
+            linger: Duration::from_millis(20),
         },
     )?;
     let result = runtime.block_on(serve(cfg, store, prices, recorder));
@@ -230,6 +231,13 @@ async fn serve(
     println!("heliport listening on http://{addr}");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Streams are many small writes: without TCP_NODELAY each waits on the
+    // client's delayed ACK (~40 ms).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let mut rx = stop_rx.clone();
         async move {
