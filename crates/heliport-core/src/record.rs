@@ -82,65 +82,47 @@ pub struct RequestMeta {
 /// Bytes kept from the end of an answer longer than the cap (where JSON answers keep their usage).
 const TAIL_BYTES: usize = 64 << 10;
 
-/// The response body as the tee kept it: whole chunks (no copies) up to the
-/// cap, and the last chunks past it.
+/// The response body as the tee kept it: the head up to the cap, and the last
+/// bytes past it. Chunks are copied, not referenced: a chunk is a slice of the
+/// connection's read buffer, and holding it would pin the whole buffer (kilobytes
+/// per record) while the record waits for the writer.
 #[derive(Debug, Clone, Default)]
 pub struct CapturedBody {
-    pub chunks: Vec<Bytes>,
-    pub kept: usize,
+    head: Vec<u8>,
     pub total: u64,
     pub truncated: bool,
-    tail: std::collections::VecDeque<Bytes>,
-    tail_len: usize,
+    tail: std::collections::VecDeque<u8>,
 }
 
 impl CapturedBody {
-    /// Keep `chunk` while under `cap`; the part beyond the cap is dropped.
-    pub fn push(&mut self, chunk: &Bytes, cap: usize) {
+    /// Keep `chunk` while under `cap`; past the cap only the last bytes are kept.
+    pub fn push(&mut self, chunk: &[u8], cap: usize) {
         self.total += chunk.len() as u64;
-        let room = cap.saturating_sub(self.kept);
-        if chunk.len() <= room {
-            self.chunks.push(chunk.clone());
-            self.kept += chunk.len();
+        let room = cap.saturating_sub(self.head.len());
+        let (head, rest) = chunk.split_at(chunk.len().min(room));
+        self.head.extend_from_slice(head);
+        if rest.is_empty() {
             return;
         }
-        if room > 0 {
-            self.chunks.push(chunk.slice(..room));
-            self.kept += room;
-        }
         self.truncated = true;
-        self.push_tail(chunk.slice(room..));
+        let rest = &rest[rest.len().saturating_sub(TAIL_BYTES)..];
+        let overflow = (self.tail.len() + rest.len()).saturating_sub(TAIL_BYTES);
+        self.tail.drain(..overflow.min(self.tail.len()));
+        self.tail.extend(rest.iter().copied());
     }
 
-    fn push_tail(&mut self, part: Bytes) {
-        self.tail_len += part.len();
-        self.tail.push_back(part);
-        while self
-            .tail
-            .front()
-            .is_some_and(|f| self.tail_len - f.len() >= TAIL_BYTES)
-        {
-            if let Some(f) = self.tail.pop_front() {
-                self.tail_len -= f.len();
-            }
-        }
+    /// Bytes kept from the start of the body.
+    pub fn head(&self) -> &[u8] {
+        &self.head
     }
 
-    /// The bytes kept past the cap (at most the last chunks worth ~64 KiB).
+    pub fn kept(&self) -> usize {
+        self.head.len()
+    }
+
+    /// The bytes kept past the cap (at most the last 64 KiB).
     pub fn tail_vec(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(self.tail_len);
-        for c in &self.tail {
-            v.extend_from_slice(c);
-        }
-        v
-    }
-
-    pub fn to_vec(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(self.kept);
-        for c in &self.chunks {
-            v.extend_from_slice(c);
-        }
-        v
+        self.tail.iter().copied().collect()
     }
 }
 
@@ -195,7 +177,7 @@ impl Exchange {
     pub fn finalize(mut self, prices: &PriceTable) -> RequestRecord {
         let flavor = ApiFlavor::from_path(&self.upstream_path);
         let req = extract::request_fields(&self.request_body);
-        let response_bytes = self.response_body.to_vec();
+        let response_bytes = self.response_body.head();
         let success = self.status.is_some_and(|s| (200..300).contains(&s));
         // Only generation calls consume tokens: a GET of a stored response or a
         // listing carries the original usage, which must not be counted twice.
@@ -205,7 +187,7 @@ impl Exchange {
             Some(e) => e,
             None if !generation || response_bytes.is_empty() => Extracted::default(),
             None => {
-                let e = extract::from_json(flavor, &response_bytes);
+                let e = extract::from_json(flavor, response_bytes);
                 if e.usage.is_none() && self.response_body.truncated {
                     // The usage of a long JSON answer sits at its end, past the cap.
                     let tail = self.response_body.tail_vec();
@@ -235,7 +217,7 @@ impl Exchange {
             // A successful answer without usage is estimated; errors consumed nothing.
             None if success && generation && flavor != ApiFlavor::Unknown => {
                 usage_estimated = true;
-                Some(self.estimate_usage(flavor, model.as_deref(), &response_bytes))
+                Some(self.estimate_usage(flavor, model.as_deref(), response_bytes))
             }
             None => None,
         };
@@ -295,7 +277,7 @@ impl Exchange {
         let (response_body, response_body_truncated) = if self.meta.omit_response || no_response {
             (None, false)
         } else {
-            let (t, tr) = body_text(&response_bytes, cap);
+            let (t, tr) = body_text(response_bytes, cap);
             (Some(t), tr || self.response_body.truncated)
         };
 
@@ -374,8 +356,8 @@ impl Exchange {
         let mut completion = extract::completion_text(flavor, response, self.response_is_sse);
         let mut completion_scale = cap_text(&mut completion);
         // Only the capped head of a long answer was kept: scale by what was seen.
-        if self.response_body.truncated && self.response_body.kept > 0 {
-            completion_scale *= self.response_body.total as f64 / self.response_body.kept as f64;
+        if self.response_body.truncated && self.response_body.kept() > 0 {
+            completion_scale *= self.response_body.total as f64 / self.response_body.kept() as f64;
         }
         let mut u =
             crate::estimate::estimate(model.unwrap_or(""), &prompt_text, messages, &completion);
@@ -447,7 +429,7 @@ mod tests {
         c.push(&Bytes::from_static(b"hello "), 8);
         c.push(&Bytes::from_static(b"world"), 8);
         c.push(&Bytes::from_static(b"!"), 8);
-        assert_eq!(c.to_vec(), b"hello wo");
+        assert_eq!(c.head(), b"hello wo");
         assert_eq!(c.total, 12);
         assert!(c.truncated);
     }

@@ -163,6 +163,9 @@ async fn authenticate(
     Ok(())
 }
 
+/// Bodies below this are copied out of the connection's read buffer.
+const SMALL_BODY: usize = 64 << 10;
+
 /// Read the whole request body, up to the configured limit.
 async fn read_body(
     state: &GatewayState,
@@ -186,7 +189,15 @@ async fn read_body(
     }
     match Limited::new(body, limit).collect().await {
         Ok(collected) => {
-            ctx.request_body = collected.to_bytes();
+            let body = collected.to_bytes();
+            // A small body is a slice of the connection's read buffer; the record
+            // keeps it until the writer runs, so it gets its own allocation rather
+            // than pinning the whole buffer.
+            ctx.request_body = if body.len() < SMALL_BODY {
+                Bytes::copy_from_slice(&body)
+            } else {
+                body
+            };
             Ok(())
         }
         Err(e)
@@ -250,7 +261,7 @@ fn exchange(state: &GatewayState, ctx: &mut Ctx) -> Exchange {
     let route = ctx.route.as_ref();
     let o = &mut ctx.opts;
     Exchange {
-        uid: Uuid::new_v4(),
+        uid: Uuid::now_v7(),
         request_id: ctx.request_id,
         org_id: ctx.org_id.clone().unwrap_or_default(),
         api_key_id: ctx.key_id.clone(),

@@ -125,19 +125,21 @@ impl TeeBody {
         }
     }
 
-    /// Whether the upstream has been silent past the idle timeout.
+    /// Whether the upstream has been silent past the idle timeout. The timer is
+    /// not moved on every frame: when it fires early (frames came since it was
+    /// set), it is re-armed for the real deadline then.
     fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
         let deadline = self.last_frame + self.idle;
-        if Instant::now() >= deadline {
-            return true;
-        }
         let timer = self
             .idle_timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
-        if timer.deadline() != deadline.into() {
+        while timer.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= deadline {
+                return true;
+            }
             timer.as_mut().reset(deadline.into());
         }
-        timer.as_mut().poll(cx).is_ready()
+        false
     }
 
     fn on_data(&mut self, data: &Bytes) {

@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_at    INTEGER
 );
 
--- One row per recorded request. `seq` orders rows; `uid` makes spool replays idempotent;
+-- One row per recorded request. `seq` orders rows; `uid` (a UUIDv7, so its index grows at the end)
+-- makes spool replays idempotent;
 -- `request_id` (Helicone-Id) is not unique: a client may reuse one.
 CREATE TABLE IF NOT EXISTS requests (
     seq                        INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -78,8 +79,9 @@ CREATE TABLE IF NOT EXISTS requests (
 
 CREATE INDEX IF NOT EXISTS requests_org_created ON requests (org_id, created_at);
 CREATE INDEX IF NOT EXISTS requests_org_request_id ON requests (org_id, request_id);
-CREATE INDEX IF NOT EXISTS requests_org_user ON requests (org_id, user_id);
-CREATE INDEX IF NOT EXISTS requests_org_session ON requests (org_id, session_id);
+-- Partial: most requests carry no user or session, and an index a row is not in costs it nothing.
+CREATE INDEX IF NOT EXISTS requests_org_user ON requests (org_id, user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS requests_org_session ON requests (org_id, session_id) WHERE session_id IS NOT NULL;
 
 -- Custom properties, one row each, so property filters and group-bys use an index.
 CREATE TABLE IF NOT EXISTS request_properties (

@@ -67,11 +67,17 @@ fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
 impl SqliteStore {
     /// Open (creating if missing) and migrate the database at `url`.
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        Self::open_with(url, 4).await
+    }
+
+    /// Open with at most `max_connections` connections (the record writer
+    /// needs one: SQLite has one writer, and each connection has its own cache).
+    pub async fn open_with(url: &str, max_connections: u32) -> Result<SqliteStore, StoreError> {
         let opts = connect_options(url)?;
         let memory = url.contains(":memory:");
         let pool = SqlitePoolOptions::new()
             // An in-memory database exists per connection: keep exactly one.
-            .max_connections(if memory { 1 } else { 4 })
+            .max_connections(if memory { 1 } else { max_connections.max(1) })
             .min_connections(if memory { 1 } else { 0 })
             .idle_timeout(if memory {
                 None

@@ -110,7 +110,8 @@ impl WriterThread {
                     }
                 };
                 rt.block_on(async move {
-                    let store = match heliport_store::SqliteStore::open(&database_url).await {
+                    let store = match heliport_store::SqliteStore::open_with(&database_url, 1).await
+                    {
                         Ok(s) => s,
                         Err(e) => {
                             let _ = ready_tx.send(Err(e.to_string()));

@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 
 use super::decimal::{parse_price, DecimalError};
 use super::model::{
-    Clause, ConditionalPrice, Constraint, Model, Price, PriceSet, Provider, Tier, Variant,
-    CORE_FIELDS,
+    Clause, ConditionalPrice, Constraint, LazyRegex, Model, Price, PriceSet, Provider, Tier,
+    Variant, CORE_FIELDS,
 };
 use super::PriceError;
 
@@ -431,19 +431,17 @@ fn parse_clause(value: &Value) -> Result<Clause, Problem> {
     })
 }
 
-fn compile_regex(value: &Value) -> Result<Box<fancy_regex::Regex>, Problem> {
+fn compile_regex(value: &Value) -> Result<LazyRegex, Problem> {
     let pattern = value
         .as_str()
         .ok_or_else(|| Problem::invalid("expected a regex string"))?;
-    fancy_regex::Regex::new(pattern)
-        .map(Box::new)
-        .map_err(|e| Problem {
-            path: Vec::new(),
-            kind: Kind::Regex {
-                pattern: pattern.to_owned(),
-                message: e.to_string(),
-            },
-        })
+    LazyRegex::new(pattern).map_err(|e| Problem {
+        path: Vec::new(),
+        kind: Kind::Regex {
+            pattern: pattern.to_owned(),
+            message: e.to_string(),
+        },
+    })
 }
 
 fn parse_constraint(value: Option<&Value>) -> Result<Option<Constraint>, Problem> {

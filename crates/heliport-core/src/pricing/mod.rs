@@ -273,11 +273,9 @@ impl PriceTable {
     }
 
     fn provider_matching_url(&self, url: &str) -> Option<&Provider> {
-        self.providers.iter().find(|p| {
-            p.api_pattern
-                .as_ref()
-                .is_some_and(|r| r.is_match(url).unwrap_or(false))
-        })
+        self.providers
+            .iter()
+            .find(|p| p.api_pattern.as_ref().is_some_and(|r| r.is_match(url)))
     }
 
     /// Cost of one request. None when provider or model is unknown.

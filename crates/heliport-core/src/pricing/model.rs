@@ -4,6 +4,35 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 
+/// A regex from the table, compiled on first use. The table has over a hundred
+/// patterns and a running gateway meets a handful of providers and models:
+/// compiling all of them up front would hold megabytes for nothing.
+#[derive(Debug, Clone)]
+pub(crate) struct LazyRegex {
+    pattern: Box<str>,
+    compiled: std::sync::OnceLock<Option<fancy_regex::Regex>>,
+}
+
+impl LazyRegex {
+    /// Checks the pattern compiles (so a bad table fails at load), then keeps only its text.
+    pub(crate) fn new(pattern: &str) -> Result<LazyRegex, fancy_regex::Error> {
+        fancy_regex::Regex::new(pattern)?;
+        Ok(LazyRegex {
+            pattern: pattern.into(),
+            compiled: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// A backtracking limit hit is treated as "no match": an unpriced
+    /// request is recoverable, a mispriced one is not.
+    pub(crate) fn is_match(&self, text: &str) -> bool {
+        self.compiled
+            .get_or_init(|| fancy_regex::Regex::new(&self.pattern).ok())
+            .as_ref()
+            .is_some_and(|r| r.is_match(text).unwrap_or(false))
+    }
+}
+
 /// Boolean logic over a lowercased model reference or provider id.
 ///
 /// Literals are lowercased at load, so matching is case-insensitive the way
@@ -14,7 +43,7 @@ pub(crate) enum Clause {
     StartsWith(Box<str>),
     EndsWith(Box<str>),
     Contains(Box<str>),
-    Regex(Box<fancy_regex::Regex>),
+    Regex(LazyRegex),
     Or(Box<[Clause]>),
     And(Box<[Clause]>),
 }
@@ -29,7 +58,7 @@ impl Clause {
             Clause::Contains(s) => memchr::memmem::find(text.as_bytes(), s.as_bytes()).is_some(),
             // A backtracking limit hit is treated as "no match": an unpriced
             // request is recoverable, a mispriced one is not.
-            Clause::Regex(r) => r.is_match(text).unwrap_or(false),
+            Clause::Regex(r) => r.is_match(text),
             Clause::Or(cs) => cs.iter().any(|c| c.is_match(text)),
             Clause::And(cs) => cs.iter().all(|c| c.is_match(text)),
         }
@@ -219,7 +248,7 @@ impl Model {
 pub(crate) struct Provider {
     /// Lowercase.
     pub(crate) id: Box<str>,
-    pub(crate) api_pattern: Option<Box<fancy_regex::Regex>>,
+    pub(crate) api_pattern: Option<LazyRegex>,
     pub(crate) provider_match: Option<Clause>,
     /// Providers whose models this one resells (Azure: OpenAI's).
     pub(crate) fallback: Box<[Box<str>]>,
