@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod keys;
 pub mod query;
+pub mod record_sink;
 pub mod spool;
 pub mod sqlite;
 pub mod writer;

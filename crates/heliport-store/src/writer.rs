@@ -12,26 +12,17 @@ use heliport_core::pricing::PriceTable;
 use heliport_core::record::{Exchange, RequestRecord};
 use tokio::sync::{mpsc, watch};
 
+use crate::record_sink::PromptVersionCache;
 use crate::spool::Spool;
-use crate::sqlite::{PromptVersionCache, SqliteStore, StoreError};
+use crate::sqlite::StoreError;
 
-/// Where finalized records go. The SQLite store is one; tests use failing ones.
+/// Where finalized records go: [`crate::record_sink::SqliteRecordSink`]; tests use failing ones.
 pub trait RecordSink: Send + Sync + 'static {
     fn insert_records(
         &self,
         records: &mut [RequestRecord],
         versions: &mut PromptVersionCache,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
-}
-
-impl RecordSink for SqliteStore {
-    async fn insert_records(
-        &self,
-        records: &mut [RequestRecord],
-        versions: &mut PromptVersionCache,
-    ) -> Result<u64, StoreError> {
-        SqliteStore::insert_records(self, records, versions).await
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -448,9 +439,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("heliport-writer-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}/w.db", dir.display());
-        let store = SqliteStore::open(&url).await.unwrap();
+        let store = crate::SqliteStore::open(&url).await.unwrap();
+        let sink = crate::record_sink::SqliteRecordSink::open(&url).unwrap();
         let prices = Arc::new(PriceTable::builtin().unwrap());
-        let (rec, handle) = start(store.clone(), prices, cfg(&dir)).unwrap();
+        let (rec, handle) = start(sink, prices, cfg(&dir)).unwrap();
         // Break the store under the writer: its inserts now fail.
         sqlx::raw_sql("DROP TABLE request_properties; DROP TABLE requests;")
             .execute(store.pool())

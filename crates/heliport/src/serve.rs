@@ -110,15 +110,15 @@ impl WriterThread {
                     }
                 };
                 rt.block_on(async move {
-                    let store = match heliport_store::SqliteStore::open_with(&database_url, 1).await
-                    {
-                        Ok(s) => s,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e.to_string()));
-                            return;
-                        }
-                    };
-                    let (recorder, handle) = match writer::start(store, prices, wcfg) {
+                    let sink =
+                        match heliport_store::record_sink::SqliteRecordSink::open(&database_url) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e.to_string()));
+                                return;
+                            }
+                        };
+                    let (recorder, handle) = match writer::start(sink, prices, wcfg) {
                         Ok(v) => v,
                         Err(e) => {
                             let _ = ready_tx.send(Err(format!("cannot open the spool: {e}")));

@@ -439,7 +439,7 @@ fn compile_regex(value: &Value) -> Result<LazyRegex, Problem> {
         path: Vec::new(),
         kind: Kind::Regex {
             pattern: pattern.to_owned(),
-            message: e.to_string(),
+            message: e,
         },
     })
 }

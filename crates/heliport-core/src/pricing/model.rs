@@ -15,8 +15,8 @@ pub(crate) struct LazyRegex {
 
 impl LazyRegex {
     /// Checks the pattern compiles (so a bad table fails at load), then keeps only its text.
-    pub(crate) fn new(pattern: &str) -> Result<LazyRegex, fancy_regex::Error> {
-        fancy_regex::Regex::new(pattern)?;
+    pub(crate) fn new(pattern: &str) -> Result<LazyRegex, String> {
+        fancy_regex::Regex::new(pattern).map_err(|e| e.to_string())?;
         Ok(LazyRegex {
             pattern: pattern.into(),
             compiled: std::sync::OnceLock::new(),
