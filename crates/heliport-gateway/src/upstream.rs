@@ -111,7 +111,10 @@ impl Upstream {
         let build = || {
             let mut b = Client::builder(TokioExecutor::new());
             b.pool_idle_timeout(Duration::from_secs(90))
-                .pool_max_idle_per_host(1024);
+                .pool_max_idle_per_host(1024)
+                // A fast stream would otherwise grow each pooled connection's read
+                // buffer to hundreds of KiB, and keep it.
+                .http1_max_buf_size(64 << 10);
             b
         };
         Ok(Upstream {
