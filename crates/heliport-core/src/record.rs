@@ -214,8 +214,13 @@ impl Exchange {
         let mut usage_estimated = false;
         let usage = match extracted.usage {
             Some(u) => Some(u),
-            // A successful answer without usage is estimated; errors consumed nothing.
-            None if success && generation && flavor != ApiFlavor::Unknown => {
+            // A complete successful answer without usage is estimated; errors consumed
+            // nothing; an answer cut short (cancelled, broken, timed out) is unknown.
+            None if success
+                && generation
+                && self.failure.is_none()
+                && flavor != ApiFlavor::Unknown =>
+            {
                 usage_estimated = true;
                 Some(self.estimate_usage(flavor, model.as_deref(), response_bytes))
             }
@@ -234,12 +239,12 @@ impl Exchange {
                 .map(|c| c.nano_usd),
             // Retrievals and listings generate nothing.
             (None, _, _) if !generation => Some(0),
-            // A request given up (by the client, or on a timeout) may still have been
-            // billed: its cost is unknown, not zero.
+            // A request given up or cut short (client gone, timeout, broken stream)
+            // may still have been billed: its cost is unknown, not zero.
             (None, _, _)
                 if matches!(
                     self.failure.as_deref(),
-                    Some("cancelled" | "upstream_timeout")
+                    Some("cancelled" | "upstream_timeout" | "stream_error")
                 ) =>
             {
                 None

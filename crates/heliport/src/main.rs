@@ -108,7 +108,25 @@ enum PricesCommand {
     },
 }
 
+/// glibc gives threads that allocate at the same time arenas of their own and
+/// seldom hands their freed memory back: under load heliport's request workers,
+/// record writer and SQLite threads held 90 MiB where 30 MiB were in use. Two
+/// arenas keep memory flat, and measured no slower.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only tunes the allocator; it runs first thing in main,
+    // before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
