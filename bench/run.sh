@@ -24,13 +24,20 @@
 #          the temp dir, not the system service, keepalive upstream,
 #          proxy_buffering off)
 #   4. for non-streaming and streaming chat completions at concurrency 1 and
-#      32, runs wrk against the mock directly, nginx and heliport (back to
-#      back per scenario, so drifting background load hits all three alike)
-#   5. prints a markdown table: req/s, p50, p99, p50 overhead over the mock
-#      direct, req/s ratio to nginx; heliport's RSS after load; requests sent
-#      to heliport vs records it wrote (REST count query); target checks.
+#      32, runs wrk (-t1, Lua script for the POST body and headers) against
+#      the mock directly, nginx and heliport, back to back per scenario so
+#      drifting background load hits all three alike; after each heliport
+#      run it waits until heliport's record queue has drained, so the
+#      writer's backlog does not steal CPU from the next run
+#   5. prints markdown: a table of req/s, p50, p99, p50 overhead over the
+#      mock direct and req/s ratio to nginx; a table of the CPU split
+#      (wrk / mock / proxy, from /proc and bash's `time`), the proxy's CPU
+#      per request and heliport's recording (records written/s, backlog,
+#      drops, from its /metrics); heliport's RSS (VmRSS) after load; requests
+#      sent to heliport vs records written (REST count query); the targets.
 # Every process it starts is stopped on exit (trap EXIT). Load stays on
-# loopback and each run is bounded by DURATION.
+# loopback and each run is bounded by DURATION. Takes about 2.5 minutes
+# plus the build.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -87,14 +94,16 @@ BIN=$ROOT/target/release/heliport
 [ -x "$BIN" ] || die "no $BIN"
 
 # ---------------------------------------------------------------- helpers
-free_port() {
+USED_PORTS=" "
+free_port() { # variable-name: sets it to a port nothing listens on
   local p
   while :; do
     p=$((20000 + RANDOM % 30000))
+    case $USED_PORTS in *" $p "*) continue ;; esac
     if ! ss -Htan | awk '{print $4}' | grep -q ":$p\$"; then
-      if [ -z "${USED_PORTS:-}" ] || ! grep -qw "$p" <<<"$USED_PORTS"; then
-        USED_PORTS="${USED_PORTS:-} $p"; echo "$p"; return
-      fi
+      USED_PORTS="$USED_PORTS$p "
+      printf -v "$1" '%s' "$p"
+      return
     fi
   done
 }
@@ -113,16 +122,22 @@ else
   PIN_WRK=(); PIN_MOCK=()
 fi
 
-MOCK_PORT=$(free_port); NGINX_PORT=$(free_port); HELI_PORT=$(free_port)
+free_port MOCK_PORT; free_port NGINX_PORT; free_port HELI_PORT
 MOCK=http://127.0.0.1:$MOCK_PORT
 NGX=http://127.0.0.1:$NGINX_PORT
 HELI=http://127.0.0.1:$HELI_PORT
 PATH_CHAT=/v1/chat/completions
 
+LOADAVG0=$(cut -d' ' -f1-3 /proc/loadavg)
+if pgrep -x wrk >/dev/null || pgrep -x rustc >/dev/null; then
+  log "warning: wrk or rustc is already running on this machine: the numbers will be disturbed"
+fi
+
 # ---------------------------------------------------------------- mock
 log "starting mock on $MOCK"
 "${PIN_MOCK[@]}" "$BIN" mock --listen "127.0.0.1:$MOCK_PORT" >"$TMP/mock.log" 2>&1 &
-PIDS+=($!)
+MOCK_PID=$!
+PIDS+=($MOCK_PID)
 wait_http "$MOCK/__mock/health" mock
 
 # ---------------------------------------------------------------- nginx
@@ -158,7 +173,8 @@ EOF
 log "starting nginx on $NGX"
 "$NGINX" -e "$TMP/nginx/error.log" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" \
   >"$TMP/nginx/stdout.log" 2>&1 &
-PIDS+=($!)
+NGINX_PID=$!
+PIDS+=($NGINX_PID)
 wait_http "$NGX/__mock/health" nginx
 
 # ---------------------------------------------------------------- heliport
@@ -175,6 +191,7 @@ log "starting heliport on $HELI"
 HELI_PID=$!
 PIDS+=($HELI_PID)
 wait_http "$HELI/healthz" heliport
+RSS_START_KB=$(awk '/^VmRSS:/{print $2}' "/proc/$HELI_PID/status")
 
 # ---------------------------------------------------------------- wrk scripts
 BODY='{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello to the benchmark"}]}'
@@ -210,23 +227,94 @@ to_ms() { # "123.45us" | "1.2ms" | "1.5s" -> milliseconds
     printf "%.3f", n*f }'
 }
 
-declare -A RPS P50 P99 REQS ERRS
+declare -A RPS P50 P99 REQS ERRS CPU_WRK CPU_MOCK CPU_PROXY BACKLOG
 HELI_SENT=0
-run_wrk() { # target url mode conc seconds -> sets LAST_* ; prints nothing
-  local target=$1 url=$2 mode=$3 conc=$4 secs=$5 out
-  out=$("${PIN_WRK[@]}" wrk -t1 -c"$conc" -d"${secs}s" --latency -s "$TMP/$mode.lua" "$url$PATH_CHAT" 2>&1) \
+TICK=$(getconf CLK_TCK)
+
+# CPU ticks (user + system, all threads) used so far by a process, or by an
+# nginx master and its workers.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
+# All CPUs' busy ticks (everything but idle and iowait), from /proc/stat.
+busy_ticks() { awk '$1=="cpu"{print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+
+# Stop with a clear message if a process this script started has gone.
+check_alive() {
+  local name pid rc
+  for name in mock nginx heliport; do
+    case $name in mock) pid=$MOCK_PID ;; nginx) pid=$NGINX_PID ;; heliport) pid=$HELI_PID ;; esac
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rc=0; wait "$pid" 2>/dev/null || rc=$?
+      die "$name (pid $pid) is no longer running (exit status $rc$( [ "$rc" -gt 128 ] && echo ", signal $((rc - 128))")); its log: $(tail -c 2000 "$TMP/$name.log" 2>/dev/null || tail -c 2000 "$TMP/nginx/error.log")"
+    fi
+  done
+}
+proxy_ticks() { # target
+  case $1 in
+    mock) echo 0 ;;
+    heliport) ticks "$HELI_PID" ;;
+    nginx)
+      local sum=0 p
+      for p in $NGINX_PID $(pgrep -P "$NGINX_PID"); do sum=$((sum + $(ticks "$p"))); done
+      echo $sum ;;
+  esac
+}
+# heliport's own counters: records queued, written, spooled, dropped.
+heli_metric() {
+  curl -s "$HELI/metrics" | awk -v m="heliport_records_$1_total" '$1==m{printf "%d", $2; f=1} END{if(!f) print 0}'
+}
+
+# Wait (at most 120 s) until heliport's writer has nothing queued, so a
+# backlog does not eat CPU in the next target's run; sets DRAIN_S.
+drain_heliport() {
+  local start pending
+  start=$(date +%s.%N)
+  for _ in $(seq 1 240); do
+    pending=$(( $(heli_metric queued) - $(heli_metric written) - $(heli_metric spooled) ))
+    if [ "$pending" -le 0 ]; then break; fi
+    sleep 0.5
+  done
+  DRAIN_S=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}')
+}
+
+run_wrk() { # target url mode conc seconds -> sets LAST_*
+  local target=$1 url=$2 mode=$3 conc=$4 secs=$5 out m0 p0 b0 m1 p1 b1 wcpu
+  local w0=0 d0=0
+  if [ "$target" = heliport ]; then w0=$(heli_metric written); d0=$(heli_metric dropped); fi
+  m0=$(ticks "$MOCK_PID"); p0=$(proxy_ticks "$target"); b0=$(busy_ticks)
+  out=$( { TIMEFORMAT='%U %S'; time "${PIN_WRK[@]}" wrk -t1 -c"$conc" -d"${secs}s" --latency \
+           -s "$TMP/$mode.lua" "$url$PATH_CHAT" 2>&1; } 2>"$TMP/wrk.time" ) \
     || die "wrk failed against $target: $out"
+  m1=$(ticks "$MOCK_PID"); p1=$(proxy_ticks "$target"); b1=$(busy_ticks)
+  check_alive
+  wcpu=$(awk '{print $1 + $2}' "$TMP/wrk.time")
   echo "=== $target $mode c$conc ${secs}s" >>"$TMP/wrk.log"
   echo "$out" >>"$TMP/wrk.log"
   LAST_RPS=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")
   LAST_P50=$(to_ms "$(awk '$1=="50%"{print $2}' <<<"$out")")
   LAST_P99=$(to_ms "$(awk '$1=="99%"{print $2}' <<<"$out")")
   LAST_REQS=$(awk '/requests in/{print $1}' <<<"$out")
+  # CPU used during the run, in % of one core
+  LAST_CPU_WRK=$(awk -v c="$wcpu" -v s="$secs" 'BEGIN{printf "%.0f", 100 * c / s}')
+  LAST_CPU_MOCK=$(awk -v t=$((m1 - m0)) -v k="$TICK" -v s="$secs" 'BEGIN{printf "%.0f", 100 * t / k / s}')
+  LAST_CPU_PROXY=$(awk -v t=$((p1 - p0)) -v k="$TICK" -v s="$secs" 'BEGIN{printf "%.0f", 100 * t / k / s}')
+  LAST_PROXY_TICKS=$((p1 - p0))
+  # busy CPU not charged to wrk, mock or proxy: softirq (loopback TCP) and
+  # anything else running on the machine; a large value means interference
+  LAST_CPU_OTHER=$(awk -v b=$((b1 - b0)) -v o=$((m1 - m0 + p1 - p0)) -v w="$wcpu" -v k="$TICK" -v s="$secs" \
+    'BEGIN{v = 100 * ((b - o) / k - w) / s; if (v < 0) v = 0; printf "%.0f", v}')
   local non2xx sock
   non2xx=$(awk '/Non-2xx/{print $NF}' <<<"$out"); non2xx=${non2xx:-0}
   sock=$(awk '/Socket errors/{gsub(/,/,""); print $4+$6+$8+$10}' <<<"$out"); sock=${sock:-0}
   LAST_ERRS=$((non2xx + sock))
-  if [ "$target" = heliport ]; then HELI_SENT=$((HELI_SENT + LAST_REQS)); fi
+  LAST_BACKLOG=—; LAST_WRATE=—; LAST_DROPPED=—
+  if [ "$target" = heliport ]; then
+    HELI_SENT=$((HELI_SENT + LAST_REQS))
+    LAST_WRATE=$(( ($(heli_metric written) - w0) / secs ))
+    LAST_DROPPED=$(( $(heli_metric dropped) - d0 ))
+    # records accepted by the queue but not yet in SQLite when the run ended
+    LAST_BACKLOG=$(( $(heli_metric queued) - $(heli_metric written) - $(heli_metric spooled) ))
+  fi
 }
 
 mock_counter() { # the mock's request number (each call itself counts one)
@@ -250,6 +338,8 @@ for t in "${TARGETS[@]}"; do
   done
 done
 
+declare -A US_PER_REQ WRATE DROPS DRAIN RSS_RUN_KB CPU_OTHER
+RSS0_KB=$(awk '/^VmRSS:/{print $2}' "/proc/$HELI_PID/status")
 SCENARIOS=("plain 1" "plain 32" "stream 1" "stream 32")
 for sc in "${SCENARIOS[@]}"; do
   read -r mode conc <<<"$sc"
@@ -261,6 +351,15 @@ for sc in "${SCENARIOS[@]}"; do
     if [ "$t" = heliport ]; then HELI_MOCK_SEEN=$((HELI_MOCK_SEEN + m1 - m0 - 1)); fi
     k="$t/$mode/$conc"
     RPS[$k]=$LAST_RPS; P50[$k]=$LAST_P50; P99[$k]=$LAST_P99; REQS[$k]=$LAST_REQS; ERRS[$k]=$LAST_ERRS
+    CPU_WRK[$k]=$LAST_CPU_WRK; CPU_MOCK[$k]=$LAST_CPU_MOCK; CPU_PROXY[$k]=$LAST_CPU_PROXY
+    CPU_OTHER[$k]=$LAST_CPU_OTHER
+    BACKLOG[$k]=$LAST_BACKLOG; WRATE[$k]=$LAST_WRATE; DROPS[$k]=$LAST_DROPPED; DRAIN[$k]=—
+    if [ "$t" = heliport ]; then
+      RSS_RUN_KB[$k]=$(awk '/^VmRSS:/{print $2}' "/proc/$HELI_PID/status")
+      drain_heliport; DRAIN[$k]=$DRAIN_S
+    fi
+    # proxy CPU per request, microseconds
+    US_PER_REQ[$k]=$(awk -v t="$LAST_PROXY_TICKS" -v k="$TICK" -v n="$LAST_REQS" 'BEGIN{printf "%.0f", (n > 0) ? 1e6 * t / k / n : 0}')
   done
 done
 
@@ -268,65 +367,90 @@ done
 RSS_KB=$(awk '/^VmRSS:/{print $2}' "/proc/$HELI_PID/status")
 HWM_KB=$(awk '/^VmHWM:/{print $2}' "/proc/$HELI_PID/status")
 
-# Records are written in batches: wait until the count stops moving.
+# Records are written in batches: wait (at most 120 s) until heliport's
+# writer has nothing queued, then count what the REST API sees.
 count_records() {
   curl -s -X POST "$HELI/v1/request/count/query" -H "Authorization: Bearer $KEY" \
     -H "Content-Type: application/json" -d '{}' | sed -nE 's/.*"data": *([0-9]+).*/\1/p'
 }
 EXPECT=$((HELI_SENT + SMOKE_HELI))
-RECORDS=$(count_records); prev=-1
-for _ in $(seq 1 40); do
-  [ "${RECORDS:-0}" -ge "$EXPECT" ] && [ "$RECORDS" = "$prev" ] && break
-  sleep 0.5; prev=$RECORDS; RECORDS=$(count_records)
-done
+drain_heliport
+sleep 0.5
+RECORDS=$(count_records)
+DROPPED=$(heli_metric dropped); SPOOLED=$(heli_metric spooled)
+LOG_ERR=$(grep -c 'ERROR' "$TMP/heliport.log" || true)
+LOG_WARN=$(grep -c 'WARN' "$TMP/heliport.log" || true)
+LOG_FIRST=$(grep -m1 -E 'ERROR|WARN' "$TMP/heliport.log" | sed -E 's/\x1b\[[0-9;]*m//g' | cut -c1-200 || true)
+RSS_DRAINED_KB=$(awk '/^VmRSS:/{print $2}' "/proc/$HELI_PID/status")
 HELI_MOCK_SEEN=$((HELI_MOCK_SEEN + SMOKE_HELI))
 
 # ---------------------------------------------------------------- report
 calc() { awk "BEGIN{printf \"$1\", $2}"; }
+mib() { calc "%.1f" "$1 / 1024"; }
+ok() { if awk "BEGIN{exit !($1)}"; then echo "met"; else echo "MISSED"; fi; }
+label_of() { if [ "$1" = plain ]; then echo non-streaming; else echo streaming; fi; }
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]; then COMMIT="$COMMIT (+ uncommitted changes)"; fi
+if [ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]; then
+  COMMIT="$COMMIT (+ uncommitted changes in the work tree)"
+fi
 CPU=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
 MEM=$(awk '/^MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)
 
 echo "## heliport benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
-echo "- machine: $(nproc) cores, $CPU, $MEM RAM, $(uname -sr)"
-echo "- heliport commit: $COMMIT"
-echo "- wrk $(wrk -v 2>&1 | awk 'NR==1{print $2}'), $("$NGINX" -v 2>&1 | sed 's/.*: //'), -t1, ${DURATION}s per run after a ${WARMUP}s warm-up per target and mode"
+echo "- machine: $(nproc) cores, $CPU, $MEM RAM, $(uname -sr); load average before the run: $LOADAVG0"
+echo "- heliport commit: $COMMIT (release build)"
+echo "- wrk $(wrk -v 2>&1 | awk 'NR==1{print $2}') (-t1, Lua script for the POST body and headers), $("$NGINX" -v 2>&1 | sed 's/.*: //') (2 workers, keepalive 64 upstream, proxy_buffering off)"
+echo "- ${DURATION}s per measured run, after a ${WARMUP}s non-streaming + ${WARMUP}s streaming warm-up (c32) per target; per scenario the three targets run back to back"
 if [ "$PIN" = 1 ]; then
-  echo "- pinning: wrk on CPU 1, mock on CPU 0, nginx / heliport unpinned (taskset)"
+  echo "- pinning (taskset): wrk on CPU 1, mock on CPU 0, nginx / heliport unpinned"
 else
   echo "- pinning: none"
 fi
-echo "- overhead = p50(target) - p50(mock direct); vs nginx = target req/s / nginx req/s"
+echo "- overhead = p50(target) − p50(mock direct); vs nginx = target req/s ÷ nginx req/s (same run)"
 echo
 echo "| mode | conc | target | req/s | p50 ms | p99 ms | overhead p50 ms | vs nginx | errors |"
 echo "|---|---:|---|---:|---:|---:|---:|---:|---:|"
 for sc in "${SCENARIOS[@]}"; do
   read -r mode conc <<<"$sc"
-  label=$([ "$mode" = plain ] && echo non-streaming || echo streaming)
   for t in "${TARGETS[@]}"; do
     k="$t/$mode/$conc"; km="mock/$mode/$conc"; kn="nginx/$mode/$conc"
     if [ "$t" = mock ]; then ovh="—"; else ovh=$(calc "%+.3f" "${P50[$k]} - ${P50[$km]}"); fi
     ratio=$(calc "%.2f" "${RPS[$k]} / ${RPS[$kn]}")
     printf '| %s | %s | %s | %.0f | %.3f | %.3f | %s | %s | %s |\n' \
-      "$label" "$conc" "$t" "${RPS[$k]}" "${P50[$k]}" "${P99[$k]}" "$ovh" "$ratio" "${ERRS[$k]}"
+      "$(label_of "$mode")" "$conc" "$t" "${RPS[$k]}" "${P50[$k]}" "${P99[$k]}" "$ovh" "$ratio" "${ERRS[$k]}"
   done
 done
 echo
-RSS_MIB=$(calc "%.1f" "$RSS_KB / 1024")
-echo "- heliport RSS after load: $RSS_MIB MiB (VmRSS; peak VmHWM $(calc "%.1f" "$HWM_KB / 1024") MiB)"
-echo "- heliport records: $EXPECT requests completed by clients (wrk + $SMOKE_HELI smoke), $HELI_MOCK_SEEN reached the mock through heliport, ${RECORDS:-?} records written"
+echo "CPU during each measured run (% of one core; the machine has $(nproc)00 %; \"other\" is busy CPU charged to none of the three: softirq and anything else on the machine), the proxy's CPU per request, and heliport's recording during the run: records written to SQLite per second, record backlog (queued, not yet written) when the run ended, records dropped because the queue was full, seconds the writer then needed to drain the backlog (the next run waits for it), heliport's RSS when the run ended:"
+echo
+echo "| mode | conc | target | wrk % | mock % | proxy % | other % | proxy µs/req | records written/s | backlog at end | dropped | drain s | RSS MiB |"
+echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for sc in "${SCENARIOS[@]}"; do
+  read -r mode conc <<<"$sc"
+  for t in "${TARGETS[@]}"; do
+    k="$t/$mode/$conc"
+    if [ "$t" = mock ]; then px="—"; us="—"; else px=${CPU_PROXY[$k]}; us=${US_PER_REQ[$k]}; fi
+    rss=—; if [ "$t" = heliport ]; then rss=$(mib "${RSS_RUN_KB[$k]}"); fi
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+      "$(label_of "$mode")" "$conc" "$t" "${CPU_WRK[$k]}" "${CPU_MOCK[$k]}" "$px" "${CPU_OTHER[$k]}" "$us" \
+      "${WRATE[$k]}" "${BACKLOG[$k]}" "${DROPS[$k]}" "${DRAIN[$k]}" "$rss"
+  done
+done
+echo
+echo "- heliport RSS: $(mib "$RSS_START_KB") MiB at start, $(mib "$RSS0_KB") MiB after the warm-ups, **$(mib "$RSS_KB") MiB right after load**, $(mib "$RSS_DRAINED_KB") MiB once the record queue had drained; peak (VmHWM) $(mib "$HWM_KB") MiB"
+echo "- heliport records: $EXPECT requests completed by wrk and the smoke test, $HELI_MOCK_SEEN forwarded to the mock (includes requests cut off by wrk stopping), **${RECORDS:-?} records written**; dropped $DROPPED, spooled $SPOOLED"
+echo "- heliport log (HELIPORT_LOG=warn): $LOG_ERR ERROR and $LOG_WARN WARN lines${LOG_FIRST:+; first: \`$LOG_FIRST\`}"
 echo
 echo "Targets:"
 r32=$(calc "%.2f" "${RPS[heliport/plain/32]} / ${RPS[nginx/plain/32]}")
-ok() { if awk "BEGIN{exit !($1)}"; then echo "met"; else echo "MISSED"; fi; }
-echo "- concurrency 32 non-streaming throughput ≥ 0.5 × nginx (goal 0.8 ×): ${r32} × — $(ok "$r32 >= 0.5")$( [ "$(ok "$r32 >= 0.8")" = met ] && echo ", goal met" || echo ", goal not met")"
+goal=$( [ "$(ok "$r32 >= 0.8")" = met ] && echo "goal 0.8 × met" || echo "goal 0.8 × not met")
+echo "- c32 non-streaming throughput ≥ 0.5 × nginx: ${r32} × — $(ok "$r32 >= 0.5") ($goal)"
 for mode in plain stream; do
   ho=$(calc "%.3f" "${P50[heliport/$mode/1]} - ${P50[mock/$mode/1]}")
   no=$(calc "%.3f" "${P50[nginx/$mode/1]} - ${P50[mock/$mode/1]}")
-  label=$([ "$mode" = plain ] && echo non-streaming || echo streaming)
-  echo "- concurrency 1 $label overhead ≤ 3 × nginx's: heliport ${ho} ms vs nginx ${no} ms ($(calc "%.1f" "($no > 0.0005) ? $ho / $no : 0") ×) — $(ok "$ho <= 3 * $no")"
+  x=$(calc "%.1f" "($no > 0.0005) ? $ho / $no : 0")
+  echo "- c1 $(label_of "$mode") overhead ≤ 3 × nginx's: heliport ${ho} ms vs nginx ${no} ms (${x} ×) — $(ok "$ho <= 3 * $no")"
 done
-echo "- RSS after load < 64 MiB: $RSS_MIB MiB — $(ok "$RSS_KB < 65536")"
-echo "- every request recorded: ${RECORDS:-?} records for $EXPECT completed requests ($HELI_MOCK_SEEN forwarded) — $(ok "${RECORDS:-0} >= $EXPECT")"
+echo "- RSS after load < 64 MiB: $(mib "$RSS_KB") MiB — $(ok "$RSS_KB < 65536")"
+echo "- every request recorded: ${RECORDS:-0} records ≥ $EXPECT completed requests, none dropped — $(ok "${RECORDS:-0} >= $EXPECT && $DROPPED == 0")"
