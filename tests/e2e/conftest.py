@@ -115,33 +115,29 @@ class Heliport:
 
     # --- SDK clients -------------------------------------------------------
 
-    def openai(self, key: str | None = "default", **kw: Any) -> openai.OpenAI:
-        """An OpenAI client through heliport; `key=None` sends no Helicone-Auth."""
+    def _client_kwargs(self, key: str | None, kw: dict[str, Any]) -> dict[str, Any]:
+        """Shared SDK settings: Helicone-Auth (unless `key=None`), no retries, a timeout."""
         key = self.key if key == "default" else key
         headers = dict(kw.pop("default_headers", {}) or {})
         if key is not None:
             headers["Helicone-Auth"] = f"Bearer {key}"
         kw.setdefault("max_retries", 0)
         kw.setdefault("timeout", 10.0)
+        return {"default_headers": headers, **kw}
+
+    def openai(self, key: str | None = "default", **kw: Any) -> openai.OpenAI:
+        """An OpenAI client through heliport; `key=None` sends no Helicone-Auth."""
         return openai.OpenAI(
             base_url=f"{self.url}/v1",
             api_key=OPENAI_PROVIDER_KEY,
-            default_headers=headers,
-            **kw,
+            **self._client_kwargs(key, kw),
         )
 
     def anthropic(self, key: str | None = "default", **kw: Any) -> anthropic.Anthropic:
-        key = self.key if key == "default" else key
-        headers = dict(kw.pop("default_headers", {}) or {})
-        if key is not None:
-            headers["Helicone-Auth"] = f"Bearer {key}"
-        kw.setdefault("max_retries", 0)
-        kw.setdefault("timeout", 10.0)
         return anthropic.Anthropic(
             base_url=f"{self.url}/anthropic",
             api_key=ANTHROPIC_PROVIDER_KEY,
-            default_headers=headers,
-            **kw,
+            **self._client_kwargs(key, kw),
         )
 
     # --- REST API ----------------------------------------------------------

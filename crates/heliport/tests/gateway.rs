@@ -178,23 +178,16 @@ async fn a_broken_upstream_stream_is_recorded() {
     let h = Heliport::start(&mock, &[]);
     let a = auth(&h);
     let id = "0193a000-0000-7000-8000-000000000001";
-    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
-    let req = http::Request::post(h.url("/v1/chat/completions"))
-        .header("helicone-auth", &a)
-        .header("helicone-request-id", id)
-        .header("x-mock-break-after", "2")
-        .body(http_body_util::Full::new(bytes::Bytes::from(chat_body(
-            "go", true,
-        ))))
-        .unwrap();
-    // The upstream aborts mid-stream: the client sees the connection break, either
-    // before the head was flushed or while reading the body.
-    let broke = match client.request(req).await {
-        Err(_) => true,
-        Ok(resp) => resp.into_body().collect().await.is_err(),
-    };
+    let broke = stream_breaks(
+        &h.url("/v1/chat/completions"),
+        &[
+            ("helicone-auth", &a),
+            ("helicone-request-id", id),
+            ("x-mock-break-after", "2"),
+        ],
+        chat_body("go", true),
+    )
+    .await;
     assert!(broke, "the client must see the stream break");
     let r = h.record(id).await;
     assert_eq!(r["failure"], "stream_error");
@@ -765,22 +758,17 @@ async fn a_stream_that_goes_quiet_is_cut_and_recorded() {
     let h = Heliport::start(&mock, &[("HELIPORT_STREAM_IDLE_TIMEOUT_SECS", "1")]);
     let a = auth(&h);
     let id = "0193a000-0000-7000-8000-0000000000bb";
-    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
-    let req = http::Request::post(h.url("/v1/chat/completions"))
-        .header("helicone-auth", &a)
-        .header("helicone-request-id", id)
-        .header("x-mock-chunk-delay-ms", "3000")
-        .body(http_body_util::Full::new(bytes::Bytes::from(chat_body(
-            "go", true,
-        ))))
-        .unwrap();
     let started = Instant::now();
-    let broke = match client.request(req).await {
-        Err(_) => true,
-        Ok(resp) => resp.into_body().collect().await.is_err(),
-    };
+    let broke = stream_breaks(
+        &h.url("/v1/chat/completions"),
+        &[
+            ("helicone-auth", &a),
+            ("helicone-request-id", id),
+            ("x-mock-chunk-delay-ms", "3000"),
+        ],
+        chat_body("go", true),
+    )
+    .await;
     assert!(broke);
     assert!(
         started.elapsed() < Duration::from_secs(3),

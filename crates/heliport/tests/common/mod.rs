@@ -227,6 +227,21 @@ pub async fn start(
     client.request(req).await.unwrap()
 }
 
+/// Send a request whose stream is expected to break; true when the client saw
+/// it break (before the head was flushed, or while reading the body).
+pub async fn stream_breaks(url: &str, headers: &[(&str, &str)], body: String) -> bool {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut req = http::Request::post(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(Bytes::from(body))).unwrap();
+    match client.request(req).await {
+        Err(_) => true,
+        Ok(resp) => resp.into_body().collect().await.is_err(),
+    }
+}
+
 pub fn chat_body(content: &str, stream: bool) -> String {
     serde_json::json!({
         "model": "gpt-4o",
