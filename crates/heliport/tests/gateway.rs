@@ -800,3 +800,23 @@ async fn allowed_targets_cannot_be_escaped_with_dot_segments() {
     assert_eq!(s, 403, "{}", String::from_utf8_lossy(&b));
     assert!(mock.requests().is_empty());
 }
+
+#[tokio::test]
+async fn non_json_bodies_are_forwarded_and_recorded_as_they_are() {
+    let mock = heliport_mock::spawn().await.unwrap();
+    let h = Heliport::start(&mock, &[]);
+    let a = auth(&h);
+    let body = "this is not JSON <helicone-prompt-input key=\"x\">y</helicone-prompt-input>";
+    let (s, headers, _) = send(
+        "POST",
+        &h.url("/v1/chat/completions"),
+        &[("helicone-auth", &a), ("content-type", "text/plain")],
+        body,
+    )
+    .await;
+    assert_eq!(s, 400, "the provider's own answer passes through");
+    assert_eq!(mock.last_request().unwrap().body_text(), body);
+    let r = h.record(headers["helicone-id"].to_str().unwrap()).await;
+    assert_eq!(r["request_body"], body);
+    assert_eq!(r["response_status"], 400);
+}
