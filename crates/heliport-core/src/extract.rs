@@ -589,6 +589,8 @@ static MODEL_VERSION_KEY: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new(b"\"modelVersion\""));
 static USAGE_METADATA_KEY: LazyLock<Finder<'static>> =
     LazyLock::new(|| Finder::new(b"\"usageMetadata\""));
+static FINISH_REASON_KEY: LazyLock<Finder<'static>> =
+    LazyLock::new(|| Finder::new(b"\"finishReason\""));
 
 /// Quoted JSON tokens are safe to search for in raw event bytes: the same
 /// words inside generated text have their quotes escaped (`\"`), so the
@@ -670,6 +672,9 @@ pub struct StreamAccumulator {
     anthropic: AnthropicParts,
     /// Data of the latest usage-bearing event not parsed yet.
     deferred: Vec<u8>,
+    /// The stream's terminal event has passed (SPEC §5): whatever happens to
+    /// the connection afterwards, the answer is complete.
+    terminal: bool,
 }
 
 /// Which Responses events matter.
@@ -683,6 +688,7 @@ enum ResponsesEvent {
 enum AnthropicEvent {
     Start,
     Delta,
+    Stop,
     Other,
 }
 
@@ -698,11 +704,23 @@ impl StreamAccumulator {
             usage: None,
             anthropic: AnthropicParts::default(),
             deferred: Vec::new(),
+            terminal: false,
         }
+    }
+
+    /// Whether the stream's terminal event has arrived: `data: [DONE]`,
+    /// Anthropic `message_stop`, Responses `response.completed` /
+    /// `.incomplete` / `.failed`, or Gemini's chunk with a `finishReason`.
+    pub fn is_complete(&self) -> bool {
+        self.terminal
     }
 
     /// Observe one event of the stream.
     pub fn on_event(&mut self, ev: &SseEvent<'_>) {
+        if ev.data == b"[DONE]" {
+            self.terminal = true;
+            return;
+        }
         if self.flavor == ApiFlavor::Unknown {
             if self.sniff_budget == 0 {
                 return;
@@ -788,6 +806,9 @@ impl StreamAccumulator {
     }
 
     fn on_gemini(&mut self, data: &[u8]) {
+        if FINISH_REASON_KEY.find(data).is_some() {
+            self.terminal = true;
+        }
         if self.wants_model() && MODEL_VERSION_KEY.find(data).is_some() && self.parse_now(data) {
             return;
         }
@@ -818,6 +839,7 @@ impl StreamAccumulator {
                 self.parse_now(ev.data);
             }
             ResponsesEvent::Terminal => {
+                self.terminal = true;
                 if let Some(doc) = parse_doc(ev.data) {
                     let x = extract_doc(ApiFlavor::OpenAiResponses, &doc);
                     if x.usage.is_some() {
@@ -835,13 +857,19 @@ impl StreamAccumulator {
         let kind = match ev.event {
             Some("message_start") => AnthropicEvent::Start,
             Some("message_delta") => AnthropicEvent::Delta,
+            Some("message_stop") => AnthropicEvent::Stop,
             Some(_) => AnthropicEvent::Other,
             None if has(ev.data, b"\"message_start\"") => AnthropicEvent::Start,
             None if has(ev.data, b"\"message_delta\"") => AnthropicEvent::Delta,
+            None if has(ev.data, b"\"message_stop\"") => AnthropicEvent::Stop,
             None => AnthropicEvent::Other,
         };
         let Some(doc) = (match kind {
             AnthropicEvent::Other => None,
+            AnthropicEvent::Stop => {
+                self.terminal = true;
+                None
+            }
             _ => parse_doc(ev.data),
         }) else {
             return;
@@ -1798,5 +1826,56 @@ mod tests {
             stream(ApiFlavor::Unknown, body.as_bytes()),
             Extracted::default()
         );
+    }
+
+    /// Feeds chunks and says whether the accumulator saw the stream's end.
+    fn completes(flavor: ApiFlavor, body: &str) -> bool {
+        let mut parser = SseParser::new(1 << 20);
+        let mut acc = StreamAccumulator::new(flavor);
+        parser.push(body.as_bytes(), |ev| acc.on_event(ev));
+        acc.is_complete()
+    }
+
+    #[test]
+    fn terminal_events_mark_a_stream_complete() {
+        let chat = "data: {\"object\":\"chat.completion.chunk\",\"model\":\"m\",\"choices\":[]}\n\n";
+        assert!(!completes(ApiFlavor::OpenAiChat, chat));
+        assert!(completes(
+            ApiFlavor::OpenAiChat,
+            &format!("{chat}data: [DONE]\n\n")
+        ));
+        assert!(completes(ApiFlavor::Unknown, &format!("{chat}data: [DONE]\n\n")));
+        // The event is complete only once its blank line has arrived.
+        assert!(!completes(ApiFlavor::OpenAiChat, "data: [DONE]\n"));
+
+        let anthropic = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude\",\"usage\":{\"input_tokens\":3}}}\n\n";
+        assert!(!completes(ApiFlavor::Anthropic, anthropic));
+        assert!(completes(
+            ApiFlavor::Anthropic,
+            &format!("{anthropic}event: message_stop\ndata: {{\"type\":\"message_stop\"}}\n\n")
+        ));
+        assert!(completes(
+            ApiFlavor::Anthropic,
+            &format!("{anthropic}data: {{\"type\":\"message_stop\"}}\n\n")
+        ));
+
+        for terminal in ["response.completed", "response.incomplete", "response.failed"] {
+            let body = format!(
+                "event: response.created\ndata: {{\"type\":\"response.created\",\"response\":{{}}}}\n\nevent: {terminal}\ndata: {{\"type\":\"{terminal}\",\"response\":{{}}}}\n\n"
+            );
+            assert!(completes(ApiFlavor::OpenAiResponses, &body), "{terminal}");
+            assert!(completes(ApiFlavor::Unknown, &body), "{terminal}");
+        }
+        assert!(!completes(
+            ApiFlavor::OpenAiResponses,
+            "event: response.created\ndata: {\"type\":\"response.created\",\"response\":{}}\n\n"
+        ));
+
+        let gemini = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hi\"}]}}]}\n\n";
+        assert!(!completes(ApiFlavor::Gemini, gemini));
+        assert!(completes(
+            ApiFlavor::Gemini,
+            &format!("{gemini}data: {{\"candidates\":[{{\"finishReason\":\"STOP\"}}],\"usageMetadata\":{{\"promptTokenCount\":1}}}}\n\n")
+        ));
     }
 }

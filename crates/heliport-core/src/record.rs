@@ -227,7 +227,15 @@ impl Exchange {
             None => None,
         };
 
+        // A request given up or cut short (client gone before the stream's end,
+        // timeout, broken stream) may still have been billed, and whatever usage
+        // it reported so far is partial: its cost is unknown, on every provider.
+        let cut_short = matches!(
+            self.failure.as_deref(),
+            Some("cancelled" | "upstream_timeout" | "stream_error")
+        );
         let cost_nano_usd = match (&usage, &model, &self.price_provider) {
+            _ if cut_short => None,
             (Some(u), Some(m), Some(p)) => prices
                 .cost(&CostQuery {
                     provider_id: p,
@@ -239,16 +247,6 @@ impl Exchange {
                 .map(|c| c.nano_usd),
             // Retrievals and listings generate nothing.
             (None, _, _) if !generation => Some(0),
-            // A request given up or cut short (client gone, timeout, broken stream)
-            // may still have been billed: its cost is unknown, not zero.
-            (None, _, _)
-                if matches!(
-                    self.failure.as_deref(),
-                    Some("cancelled" | "upstream_timeout" | "stream_error")
-                ) =>
-            {
-                None
-            }
             // An error answer or a rejected request consumed nothing.
             (None, _, _) if !success => Some(0),
             _ => None,
@@ -567,6 +565,32 @@ mod tests {
         let r = ex.finalize(&prices);
         assert_eq!(r.usage, None);
         assert_eq!(r.cost_nano_usd, Some(0));
+    }
+
+    #[test]
+    fn a_stream_cut_after_partial_usage_has_unknown_cost() {
+        let prices = PriceTable::builtin().unwrap();
+        let mut ex = exchange(
+            "/v1/messages",
+            r#"{"model":"claude-3-5-sonnet-20241022"}"#,
+            "",
+            200,
+        );
+        ex.response_is_sse = true;
+        ex.stream_extracted = Some(Extracted {
+            usage: Some(Usage {
+                prompt_tokens: 10,
+                completion_tokens: 1,
+                ..Default::default()
+            }),
+            model: Some("claude-3-5-sonnet-20241022".into()),
+            ..Default::default()
+        });
+        ex.price_provider = Some("anthropic".into());
+        ex.failure = Some("stream_error".into());
+        let r = ex.finalize(&prices);
+        assert_eq!(r.usage.map(|u| u.prompt_tokens), Some(10));
+        assert_eq!(r.cost_nano_usd, None);
     }
 
     #[test]

@@ -159,6 +159,12 @@ impl TeeBody {
         }
     }
 
+    /// The stream's terminal event has passed: the answer is whole, whatever
+    /// the connection does next (SDKs hang up at `[DONE]`).
+    fn answer_complete(&self) -> bool {
+        self.inner.is_end_stream() || self.sse.as_ref().is_some_and(|s| s.acc.is_complete())
+    }
+
     fn complete(&mut self, failure: Option<&str>) {
         if let Some(mut s) = self.sse.take() {
             let acc = &mut s.acc;
@@ -193,8 +199,14 @@ impl Body for TeeBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
-                tracing::warn!(error = %e, "upstream stream broke");
-                this.complete(Some("stream_error"));
+                if this.answer_complete() {
+                    // Broken after the last event: nothing the client needed was lost.
+                    tracing::debug!(error = %e, "upstream connection closed after the stream's end");
+                    this.complete(None);
+                } else {
+                    tracing::warn!(error = %e, "upstream stream broke");
+                    this.complete(Some("stream_error"));
+                }
                 Poll::Ready(Some(Err(Box::new(e))))
             }
             Poll::Ready(None) => {
@@ -202,6 +214,11 @@ impl Body for TeeBody {
                 Poll::Ready(None)
             }
             Poll::Pending if this.idle_expired(cx) => {
+                if this.answer_complete() {
+                    // The upstream kept the body open after its last event: end it here.
+                    this.complete(None);
+                    return Poll::Ready(None);
+                }
                 tracing::warn!(idle_secs = this.idle.as_secs(), "upstream stream went idle");
                 this.complete(Some("upstream_timeout"));
                 Poll::Ready(Some(Err(Box::new(StreamIdle(this.idle)))))
@@ -221,8 +238,8 @@ impl Body for TeeBody {
 
 impl Drop for TeeBody {
     fn drop(&mut self) {
-        // Unfinished: the client went away, unless nothing was left to send.
-        if self.inner.is_end_stream() {
+        // Unfinished: the client went away, unless the answer was already whole.
+        if self.answer_complete() {
             self.complete(None);
         } else if self.pending.exchange_mut().is_some() {
             self.complete(Some("cancelled"));

@@ -16,6 +16,15 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::time::Sleep;
 
+/// How a streamed body is cut and paced (from the `x-mock-*` controls).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pacing {
+    pub chunk_delay: Option<Duration>,
+    pub break_after: Option<usize>,
+    pub end_delay: Option<Duration>,
+    pub chunk_bytes: Option<usize>,
+}
+
 /// Body of every mock response.
 pub struct MockBody {
     inner: Inner,
@@ -31,6 +40,7 @@ struct Events {
     chunk_delay: Option<Duration>,
     sleep: Option<Pin<Box<Sleep>>>,
     break_after: Option<usize>,
+    end_delay: Option<Duration>,
     sent: usize,
     yielded_before_break: bool,
 }
@@ -43,19 +53,25 @@ impl MockBody {
         }
     }
 
-    /// A chunked body sending `events` one frame each, waiting `chunk_delay`
-    /// between frames and failing after `break_after` frames.
-    pub fn events(
-        events: Vec<Bytes>,
-        chunk_delay: Option<Duration>,
-        break_after: Option<usize>,
-    ) -> Self {
+    /// A chunked body sending `events` one frame each (or re-cut into frames
+    /// of `pacing.chunk_bytes`), waiting `chunk_delay` between frames, failing
+    /// after `break_after` frames and holding the body open `end_delay` after
+    /// the last frame.
+    pub fn events(events: Vec<Bytes>, pacing: Pacing) -> Self {
+        let queue: VecDeque<Bytes> = match pacing.chunk_bytes {
+            Some(n) => {
+                let all: Vec<u8> = events.concat();
+                all.chunks(n.max(1)).map(Bytes::copy_from_slice).collect()
+            }
+            None => events.into(),
+        };
         Self {
             inner: Inner::Events(Box::new(Events {
-                queue: events.into(),
-                chunk_delay: chunk_delay.filter(|d| !d.is_zero()),
+                queue,
+                chunk_delay: pacing.chunk_delay.filter(|d| !d.is_zero()),
                 sleep: None,
-                break_after,
+                break_after: pacing.break_after,
+                end_delay: pacing.end_delay.filter(|d| !d.is_zero()),
                 sent: 0,
                 yielded_before_break: false,
             })),
@@ -87,10 +103,13 @@ impl Events {
             return Poll::Ready(None);
         };
         self.sent += 1;
-        if let Some(delay) = self.chunk_delay {
-            if !self.queue.is_empty() {
-                self.sleep = Some(Box::pin(tokio::time::sleep(delay)));
-            }
+        let pause = if self.queue.is_empty() {
+            self.end_delay.take()
+        } else {
+            self.chunk_delay
+        };
+        if let Some(delay) = pause {
+            self.sleep = Some(Box::pin(tokio::time::sleep(delay)));
         }
         Poll::Ready(Some(Ok(Frame::data(event))))
     }

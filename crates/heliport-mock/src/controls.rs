@@ -24,6 +24,11 @@ pub struct Controls {
     pub delay: Option<Duration>,
     pub chunk_delay: Option<Duration>,
     pub break_after: Option<usize>,
+    /// How long the body stays open after its last event (real providers end
+    /// the body a moment after `[DONE]`: an HTTP/2 END_STREAM or the last empty chunk).
+    pub end_delay: Option<Duration>,
+    /// Re-cut the stream into frames of this many bytes, splitting events anywhere.
+    pub chunk_bytes: Option<usize>,
     pub model: Option<String>,
     pub cache_read: u64,
     pub cache_write: u64,
@@ -53,6 +58,8 @@ impl Controls {
             delay: None,
             chunk_delay: None,
             break_after: None,
+            end_delay: None,
+            chunk_bytes: None,
             model: None,
             cache_read: 0,
             cache_write: 0,
@@ -82,6 +89,10 @@ impl Controls {
                 "delay-ms" => c.delay = Some(millis(name.as_str(), value)?),
                 "chunk-delay-ms" => c.chunk_delay = Some(millis(name.as_str(), value)?),
                 "break-after" => c.break_after = Some(number(name.as_str(), value)?),
+                "end-delay-ms" => c.end_delay = Some(millis(name.as_str(), value)?),
+                "chunk-bytes" => {
+                    c.chunk_bytes = Some(number::<usize>(name.as_str(), value)?.max(1))
+                }
                 "model" => c.model = Some(text()),
                 "cache-read" => c.cache_read = number(name.as_str(), value)?,
                 "cache-write" => c.cache_write = number(name.as_str(), value)?,
@@ -166,6 +177,8 @@ mod tests {
             ("x-mock-delay-ms", "5"),
             ("x-mock-chunk-delay-ms", "6"),
             ("x-mock-break-after", "4"),
+            ("x-mock-end-delay-ms", "250"),
+            ("x-mock-chunk-bytes", "3"),
             ("x-mock-model", "m"),
             ("x-mock-cache-read", "8"),
             ("x-mock-cache-write", "9"),
@@ -183,6 +196,8 @@ mod tests {
         assert_eq!(c.delay, Some(Duration::from_millis(5)));
         assert_eq!(c.chunk_delay, Some(Duration::from_millis(6)));
         assert_eq!(c.break_after, Some(4));
+        assert_eq!(c.end_delay, Some(Duration::from_millis(250)));
+        assert_eq!(c.chunk_bytes, Some(3));
         assert_eq!(c.model.as_deref(), Some("m"));
         assert_eq!((c.cache_read, c.cache_write), (8, 9));
     }

@@ -11,7 +11,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 
-use crate::body::MockBody;
+use crate::body::{MockBody, Pacing};
 use crate::controls::Controls;
 use crate::text::{count_words, split_reply, text_words};
 use crate::{anthropic, gemini, openai, State};
@@ -345,8 +345,12 @@ async fn respond(
         } => {
             let mut resp = Response::new(MockBody::events(
                 events,
-                controls.chunk_delay,
-                controls.break_after,
+                Pacing {
+                    chunk_delay: controls.chunk_delay,
+                    break_after: controls.break_after,
+                    end_delay: controls.end_delay,
+                    chunk_bytes: controls.chunk_bytes,
+                },
             ));
             let headers = resp.headers_mut();
             headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -25,6 +25,9 @@
 //! `x-mock-words`, `x-mock-model`, `x-mock-usage`, `x-mock-status`,
 //! `x-mock-retry-after`, `x-mock-fail-count`/`-fail-id`/`-fail-status`,
 //! `x-mock-delay-ms`, `x-mock-chunk-delay-ms`, `x-mock-break-after`,
+//! `x-mock-end-delay-ms` (the body stays open that long after the last event,
+//! as real providers end it a moment after `[DONE]`), `x-mock-chunk-bytes`
+//! (frames of that many bytes, splitting events anywhere),
 //! `x-mock-cache-read`, `x-mock-cache-write`. An unknown `x-mock-*` header or
 //! a malformed value is answered with 400. Every provider response carries
 //! `x-mock-request-number`.

@@ -820,3 +820,80 @@ async fn non_json_bodies_are_forwarded_and_recorded_as_they_are() {
     assert_eq!(r["request_body"], body);
     assert_eq!(r["response_status"], 400);
 }
+
+/// Reads a stream until the event holding `marker` has arrived whole (its
+/// blank line included), then hangs up, as the official SDKs do at the
+/// terminal event.
+async fn read_until_then_hang_up(resp: http::Response<hyper::body::Incoming>, marker: &str) {
+    let mut body = resp.into_body();
+    let mut seen = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Some(d) = frame.unwrap().data_ref() {
+            seen.extend_from_slice(d);
+        }
+        let text = String::from_utf8_lossy(&seen);
+        if let Some(at) = text.find(marker) {
+            let rest = &text[at..];
+            if rest.contains("\n\n") || rest.contains("\r\n\r\n") {
+                return;
+            }
+        }
+    }
+    panic!(
+        "the stream ended without {marker}: {}",
+        String::from_utf8_lossy(&seen)
+    );
+}
+
+#[tokio::test]
+async fn a_stream_left_at_its_terminal_event_is_complete() {
+    let mock = heliport_mock::spawn().await.unwrap();
+    let h = Heliport::start(&mock, &[]);
+    let a = auth(&h);
+    let anthropic = serde_json::json!({
+        "model": "claude-3-5-sonnet-20241022", "max_tokens": 50, "stream": true,
+        "messages": [{"role": "user", "content": "hi there"}],
+    })
+    .to_string();
+    let responses =
+        serde_json::json!({"model": "gpt-4o", "input": "hi there", "stream": true}).to_string();
+    let gemini = serde_json::json!({"contents": [{"parts": [{"text": "hi there"}]}]}).to_string();
+    let cases = [
+        ("/v1/chat/completions", chat_body("hi there", true), "[DONE]", true),
+        // Without include_usage the tokens are estimated: still a full answer.
+        ("/v1/chat/completions", chat_body("hi there", false).replace("\"stream\":false", "\"stream\":true"), "[DONE]", false),
+        ("/anthropic/v1/messages", anthropic, "message_stop", true),
+        ("/v1/responses", responses, "response.completed", true),
+        (
+            "/gemini/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+            gemini,
+            "finishReason",
+            true,
+        ),
+    ];
+    for (path, body, marker, reported) in cases {
+        let resp = start(
+            "POST",
+            &h.url(path),
+            &[
+                ("helicone-auth", &a),
+                ("content-type", "application/json"),
+                // The upstream ends the body long after its last event, and
+                // splits events anywhere.
+                ("x-mock-end-delay-ms", "3000"),
+                ("x-mock-chunk-bytes", "7"),
+            ],
+            body,
+        )
+        .await;
+        assert_eq!(resp.status(), 200, "{path}");
+        let id = resp.headers()["helicone-id"].to_str().unwrap().to_string();
+        read_until_then_hang_up(resp, marker).await;
+        let r = h.record(&id).await;
+        assert_eq!(r["failure"], serde_json::Value::Null, "{path}: {r}");
+        assert_eq!(r["cancelled"], false, "{path}");
+        assert!(r["total_tokens"].as_i64().unwrap() > 0, "{path}: {r}");
+        assert_eq!(r["usage_estimated"], !reported, "{path}");
+        assert!(r["cost"].as_f64().unwrap() > 0.0, "{path}: {r}");
+    }
+}
