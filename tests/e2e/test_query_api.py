@@ -183,3 +183,27 @@ def test_query_without_key_is_401(heliport):
     assert r.json()["error"]
     r = heliport.api("POST", "/v1/request/query", key="sk-heliport-nope", json={"filter": "all"})
     assert r.status_code == 401
+
+
+def test_client_mistakes_are_4xx_in_the_envelope(heliport):
+    # A LIKE pattern longer than SQLite accepts is the client's mistake.
+    huge = "%" + "a" * 60_000 + "%"
+    r = heliport.api("POST", "/v1/request/query", json={"filter": leaf(model={"like": huge})})
+    assert r.status_code == 400, r.text
+    assert r.json()["data"] is None and "10000" in r.json()["error"]
+    # axum's own refusals use the envelope too.
+    r = heliport.api("GET", "/v1/request/query")
+    assert r.status_code == 405, r.text
+    assert r.json() == {"data": None, "error": "GET is not accepted on /v1/request/query"}
+    r = heliport.api(
+        "POST",
+        "/v1/request/query",
+        content=b"{" + b" " * (3 << 20) + b"}",
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 413, r.text
+    assert r.json()["data"] is None and r.json()["error"]
+    # An unknown path in the namespace: 404 in the envelope, never proxied.
+    r = heliport.api("POST", "/v1/request/nothing/here")
+    assert r.status_code == 404
+    assert r.json()["data"] is None

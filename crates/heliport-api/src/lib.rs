@@ -28,19 +28,59 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/request/query-clickhouse", post(query_requests))
         .route("/v1/request/count/query", post(count_requests))
         .route("/v1/request/{id}", get(get_request))
-        // The rest of heliport's REST namespace (SPEC §7) is never proxied: a
-        // request meant for heliport must not reach a provider with its key.
-        .route("/v1/request/{id}/{*rest}", any(not_available))
-        .route("/v1/user", any(not_available))
-        .route("/v1/user/{*rest}", any(not_available))
-        .route("/v1/session", any(not_available))
-        .route("/v1/session/{*rest}", any(not_available))
-        .route("/v1/property", any(not_available))
-        .route("/v1/property/{*rest}", any(not_available))
+        // Endpoints of SPEC §7 this version does not serve yet say so; any
+        // other path in the namespace is a 404 (answered by the gateway),
+        // never proxied.
+        .route("/v1/request/{id}/feedback", any(not_available))
+        .route("/v1/request/{id}/score", any(not_available))
+        .route("/v1/request/{id}/property", any(not_available))
+        .route("/v1/feedback", any(not_available))
+        .route("/v1/user/query", any(not_available))
+        .route("/v1/session/query", any(not_available))
+        .route("/v1/property/query", any(not_available))
         .route("/v1/prompt", any(not_available))
         .route("/v1/prompt/{*rest}", any(not_available))
-        .route("/v1/feedback", any(not_available))
         .with_state(state)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::map_response(envelope_rejections))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{method} is not accepted on {}", uri.path()),
+    )
+}
+
+/// Largest rejection text carried into the envelope.
+const REJECTION_TEXT_BYTES: usize = 4 << 10;
+
+/// axum answers its own rejections (a body over the limit, a body that cannot
+/// be read) in plain text; every REST answer is the JSON envelope.
+async fn envelope_rejections(resp: Response) -> Response {
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if is_json || !(resp.status().is_client_error() || resp.status().is_server_error()) {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, REJECTION_TEXT_BYTES)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        parts
+            .status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_string()
+    } else {
+        text
+    };
+    ApiError(parts.status, message).into_response()
 }
 
 async fn not_available(uri: axum::http::Uri) -> ApiError {

@@ -9,6 +9,31 @@ pub enum ErrorStyle {
     OpenAi,
     /// `{"type":"error","error":{"type","message"}}`
     Anthropic,
+    /// Google's `{"error":{"code":401,"message","status":"UNAUTHENTICATED"}}`
+    Gemini,
+    /// heliport's REST envelope `{"data":null,"error":"message"}`
+    Rest,
+}
+
+impl ErrorStyle {
+    /// The shape for a path before its route is known: the provider prefix
+    /// names it, heliport's own namespace answers in the REST envelope.
+    pub fn for_path(path: &str) -> ErrorStyle {
+        let first = path
+            .trim_start_matches('/')
+            .split(['/', '?'])
+            .next()
+            .unwrap_or_default();
+        if crate::namespace::reserved_path(path.split('?').next().unwrap_or_default()).is_some() {
+            ErrorStyle::Rest
+        } else if first.eq_ignore_ascii_case("anthropic") {
+            ErrorStyle::Anthropic
+        } else if first.eq_ignore_ascii_case("gemini") {
+            ErrorStyle::Gemini
+        } else {
+            ErrorStyle::OpenAi
+        }
+    }
 }
 
 /// The stable error codes of SPEC §6 (plus `not_found` and `forbidden`).
@@ -23,6 +48,13 @@ pub enum ErrorCode {
     RateLimited,
     NotFound,
     PayloadTooLarge,
+    /// The client stopped sending its request body (408).
+    RequestTimeout,
+    /// More request headers than heliport accepts (431).
+    HeadersTooLarge,
+    /// The client went away before its request was read (nginx's 499; no
+    /// one reads the answer, the record says `cancelled`).
+    Cancelled,
     UpstreamUnreachable,
     UpstreamTimeout,
     Internal,
@@ -40,6 +72,9 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::NotFound => "not_found",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::HeadersTooLarge => "headers_too_large",
+            ErrorCode::Cancelled => "cancelled",
             ErrorCode::UpstreamUnreachable => "upstream_unreachable",
             ErrorCode::UpstreamTimeout => "upstream_timeout",
             ErrorCode::Internal => "internal_error",
@@ -54,6 +89,9 @@ impl ErrorCode {
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ErrorCode::Cancelled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
             ErrorCode::UpstreamUnreachable => StatusCode::BAD_GATEWAY,
             ErrorCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -69,6 +107,7 @@ impl ErrorCode {
             (ErrorCode::RateLimited, ErrorStyle::Anthropic) => "rate_limit_error",
             (ErrorCode::NotFound, ErrorStyle::Anthropic) => "not_found_error",
             (ErrorCode::PayloadTooLarge, ErrorStyle::Anthropic) => "request_too_large",
+            (ErrorCode::RequestTimeout, _) => "timeout_error",
             (
                 ErrorCode::UpstreamUnreachable | ErrorCode::UpstreamTimeout | ErrorCode::Internal,
                 _,
@@ -97,10 +136,41 @@ impl GatewayError {
         self.code.status()
     }
 
+    /// Google's canonical status name for the HTTP status, which Gemini
+    /// clients read beside the code.
+    fn google_status(&self) -> &'static str {
+        match self.status().as_u16() {
+            401 => "UNAUTHENTICATED",
+            403 => "PERMISSION_DENIED",
+            404 => "NOT_FOUND",
+            408 | 504 => "DEADLINE_EXCEEDED",
+            429 => "RESOURCE_EXHAUSTED",
+            502 | 503 => "UNAVAILABLE",
+            500 => "INTERNAL",
+            _ => "INVALID_ARGUMENT",
+        }
+    }
+
     /// The JSON body in the route's provider shape.
     pub fn body(&self, style: ErrorStyle) -> Vec<u8> {
         let type_name = self.code.type_name(style);
         let value = match style {
+            ErrorStyle::Gemini => serde_json::json!({
+                "error": {
+                    "code": self.status().as_u16(),
+                    "message": self.message,
+                    "status": self.google_status(),
+                    "details": [{
+                        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                        "reason": self.code.as_str(),
+                        "domain": "heliport",
+                    }],
+                }
+            }),
+            ErrorStyle::Rest => serde_json::json!({
+                "data": null,
+                "error": format!("{}: {}", self.code.as_str(), self.message),
+            }),
             ErrorStyle::OpenAi => serde_json::json!({
                 "error": {
                     "message": self.message,
@@ -141,6 +211,38 @@ mod tests {
         assert_eq!(v["error"]["type"], "authentication_error");
         assert_eq!(v["error"]["message"], "Helicone-Auth header is missing");
         assert_eq!(e.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[test]
+    fn gemini_and_rest_shapes() {
+        let e = GatewayError::new(ErrorCode::InvalidAuth, "the key is unknown");
+        let v: serde_json::Value = serde_json::from_slice(&e.body(ErrorStyle::Gemini)).unwrap();
+        assert_eq!(v["error"]["code"], 401);
+        assert_eq!(v["error"]["status"], "UNAUTHENTICATED");
+        assert_eq!(v["error"]["message"], "the key is unknown");
+        let v: serde_json::Value = serde_json::from_slice(&e.body(ErrorStyle::Rest)).unwrap();
+        assert_eq!(v["data"], serde_json::Value::Null);
+        assert_eq!(v["error"], "invalid_auth: the key is unknown");
+    }
+
+    #[test]
+    fn styles_by_path() {
+        assert_eq!(
+            ErrorStyle::for_path("/anthropic/v1/messages"),
+            ErrorStyle::Anthropic
+        );
+        assert_eq!(
+            ErrorStyle::for_path("/gemini/v1beta/models/x:generateContent"),
+            ErrorStyle::Gemini
+        );
+        assert_eq!(
+            ErrorStyle::for_path("/v1//request/query?x"),
+            ErrorStyle::Rest
+        );
+        assert_eq!(
+            ErrorStyle::for_path("/v1/chat/completions"),
+            ErrorStyle::OpenAi
+        );
     }
 
     #[test]

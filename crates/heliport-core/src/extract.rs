@@ -1838,13 +1838,17 @@ mod tests {
 
     #[test]
     fn terminal_events_mark_a_stream_complete() {
-        let chat = "data: {\"object\":\"chat.completion.chunk\",\"model\":\"m\",\"choices\":[]}\n\n";
+        let chat =
+            "data: {\"object\":\"chat.completion.chunk\",\"model\":\"m\",\"choices\":[]}\n\n";
         assert!(!completes(ApiFlavor::OpenAiChat, chat));
         assert!(completes(
             ApiFlavor::OpenAiChat,
             &format!("{chat}data: [DONE]\n\n")
         ));
-        assert!(completes(ApiFlavor::Unknown, &format!("{chat}data: [DONE]\n\n")));
+        assert!(completes(
+            ApiFlavor::Unknown,
+            &format!("{chat}data: [DONE]\n\n")
+        ));
         // The event is complete only once its blank line has arrived.
         assert!(!completes(ApiFlavor::OpenAiChat, "data: [DONE]\n"));
 
@@ -1859,7 +1863,11 @@ mod tests {
             &format!("{anthropic}data: {{\"type\":\"message_stop\"}}\n\n")
         ));
 
-        for terminal in ["response.completed", "response.incomplete", "response.failed"] {
+        for terminal in [
+            "response.completed",
+            "response.incomplete",
+            "response.failed",
+        ] {
             let body = format!(
                 "event: response.created\ndata: {{\"type\":\"response.created\",\"response\":{{}}}}\n\nevent: {terminal}\ndata: {{\"type\":\"{terminal}\",\"response\":{{}}}}\n\n"
             );

@@ -20,6 +20,9 @@ pub const MAX_LIMIT: u64 = 1000;
 pub const MAX_DEPTH: usize = 64;
 /// Most conditions one filter may hold; each becomes bound parameters.
 pub const MAX_CONDITIONS: usize = 500;
+/// Longest text value in a condition, in bytes: SQLite refuses LIKE patterns
+/// above 50,000 bytes, and no useful filter comes close.
+pub const MAX_TEXT_BYTES: usize = 10_000;
 
 /// The only Helicone table heliport answers filters for.
 pub const TABLE: &str = "request_response_rmt";
@@ -679,6 +682,9 @@ fn parse_value(field: &Field, op: Op, v: &Value) -> Result<FilterValue, FilterEr
     };
     match field.kind() {
         FieldKind::Text => match v {
+            Value::String(s) if s.len() > MAX_TEXT_BYTES => {
+                Err(bad("a string of at most 10000 bytes"))
+            }
             Value::String(s) => Ok(FilterValue::Text(s.clone())),
             _ => Err(bad("a string")),
         },

@@ -7,6 +7,7 @@ pub mod error;
 pub mod estimate;
 pub mod extract;
 pub mod filter;
+pub mod namespace;
 pub mod options;
 pub mod pricing;
 pub mod prompt;

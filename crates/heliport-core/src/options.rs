@@ -247,89 +247,128 @@ fn truncate_for_message(v: &str) -> String {
 impl RequestOptions {
     /// Parse every `Helicone-*` header (and `Cache-Control` when caching is on).
     pub fn from_headers(headers: &HeaderMap) -> Result<RequestOptions, OptionError> {
-        let mut o = RequestOptions::default();
-        let mut retry_fields: Vec<(&str, String)> = Vec::new();
-        let mut cache_fields: Vec<(&str, String)> = Vec::new();
-        let mut posthog_host: Option<String> = None;
-        let mut posthog_key: Option<String> = None;
+        match RequestOptions::parse_lenient(headers) {
+            (o, None) => Ok(o),
+            (_, Some(e)) => Err(e),
+        }
+    }
 
+    /// Parse every header that parses, and report the first that does not: a
+    /// request refused for one bad header is still recorded with its
+    /// properties, user and session.
+    pub fn parse_lenient(headers: &HeaderMap) -> (RequestOptions, Option<OptionError>) {
+        let mut p = Parser::default();
         for (name, value) in headers.iter() {
             let lname = name.as_str();
             if !lname.starts_with("helicone-") {
                 continue;
             }
             let shown = display_name(lname);
-            let v = value.to_str().map_err(|_| {
-                err(
-                    &shown,
-                    "the value is not valid visible ASCII/UTF-8; send plain text",
-                )
-            })?;
-            if let Some(prop) = lname.strip_prefix(PROPERTY_PREFIX) {
-                if prop.is_empty() {
-                    return Err(err(
-                        &shown,
-                        "a property header needs a name: Helicone-Property-<Name>",
-                    ));
-                }
-                o.properties.push((prop.to_string(), v.to_string()));
-                continue;
-            }
-            match lname {
-                "helicone-auth" => o.auth = Some(v.to_string()),
-                "helicone-target-url" => o.target_url = Some(parse_url(&shown, v)?),
-                "helicone-openai-api-base" => o.openai_api_base = Some(parse_url(&shown, v)?),
-                "helicone-request-id" => {
-                    let id = Uuid::parse_str(v.trim()).map_err(|_| {
-                        err(
-                            &shown,
-                            format!(
-                                "expected a UUID such as 123e4567-e89b-12d3-a456-426614174000, got '{}'",
-                                truncate_for_message(v)
-                            ),
-                        )
-                    })?;
-                    o.request_id = Some(id);
-                }
-                "helicone-model-override" => o.model_override = non_empty(v),
-                "helicone-prompt-id" => o.prompt_id = non_empty(v),
-                "helicone-user-id" => o.user_id = non_empty(v),
-                "helicone-session-id" => o.session.id = non_empty(v),
-                "helicone-session-name" => o.session.name = non_empty(v),
-                "helicone-session-path" => {
-                    o.session.path = non_empty(v).map(|p| {
-                        if p.starts_with('/') {
-                            p
-                        } else {
-                            format!("/{p}")
-                        }
-                    })
-                }
-                "helicone-fallbacks" => o.fallbacks = Some(parse_fallbacks(&shown, v)?),
-                "helicone-ratelimit-policy" => o.rate_limit = Some(parse_rate_limit(&shown, v)?),
-                "helicone-cache-enabled" => o.cache.enabled = is_true(v),
-                "helicone-cache-bucket-max-size"
-                | "helicone-cache-seed"
-                | "helicone-cache-ignore-keys" => cache_fields.push((lname, v.to_string())),
-                "helicone-retry-enabled" => o.retry.enabled = is_true(v),
-                "helicone-retry-num"
-                | "helicone-retry-factor"
-                | "helicone-retry-min-timeout"
-                | "helicone-retry-max-timeout" => retry_fields.push((lname, v.to_string())),
-                "helicone-omit-request" => o.omit_request = is_true(v),
-                "helicone-omit-response" => o.omit_response = is_true(v),
-                "helicone-moderations-enabled" => o.moderations_enabled = is_true(v),
-                "helicone-llm-security-enabled" => o.llm_security_enabled = is_true(v),
-                "helicone-stream-force-format" => o.stream_force_format = is_true(v),
-                "helicone-posthog-key" => posthog_key = non_empty(v),
-                "helicone-posthog-host" => posthog_host = Some(parse_url(&shown, v)?),
-                // Unknown Helicone-* headers are stripped before forwarding and otherwise ignored,
-                // so clients written for newer Helicone features keep working.
-                _ => {}
-            }
+            // Header values are UTF-8 text (SPEC §1): properties, users and
+            // sessions may hold any Unicode.
+            let result = std::str::from_utf8(value.as_bytes())
+                .map_err(|_| err(&shown, "the value is not valid UTF-8 text"))
+                .and_then(|v| p.header(lname, &shown, v));
+            p.note(result);
         }
+        let finished = p.finish(headers);
+        p.note(finished);
+        (p.o, p.first_error)
+    }
+}
 
-        for (name, v) in retry_fields {
+/// The state of one parse: values that depend on several headers are
+/// collected first and checked together at the end.
+#[derive(Default)]
+struct Parser<'h> {
+    o: RequestOptions,
+    retry_fields: Vec<(&'h str, String)>,
+    cache_fields: Vec<(&'h str, String)>,
+    posthog_host: Option<String>,
+    posthog_key: Option<String>,
+    first_error: Option<OptionError>,
+}
+
+impl<'h> Parser<'h> {
+    fn note(&mut self, r: Result<(), OptionError>) {
+        if let Err(e) = r {
+            self.first_error.get_or_insert(e);
+        }
+    }
+
+    fn header(&mut self, lname: &'h str, shown: &str, v: &str) -> Result<(), OptionError> {
+        let o = &mut self.o;
+        if let Some(prop) = lname.strip_prefix(PROPERTY_PREFIX) {
+            if prop.is_empty() {
+                return Err(err(
+                    shown,
+                    "a property header needs a name: Helicone-Property-<Name>",
+                ));
+            }
+            o.properties.push((prop.to_string(), v.trim().to_string()));
+            return Ok(());
+        }
+        match lname {
+            "helicone-auth" => o.auth = Some(v.to_string()),
+            "helicone-target-url" => o.target_url = Some(parse_url(shown, v)?),
+            "helicone-openai-api-base" => o.openai_api_base = Some(parse_url(shown, v)?),
+            "helicone-request-id" => {
+                let id = Uuid::parse_str(v.trim()).map_err(|_| {
+                    err(
+                        shown,
+                        format!(
+                            "expected a UUID such as 123e4567-e89b-12d3-a456-426614174000, got '{}'",
+                            truncate_for_message(v)
+                        ),
+                    )
+                })?;
+                o.request_id = Some(id);
+            }
+            "helicone-model-override" => o.model_override = non_empty(v),
+            "helicone-prompt-id" => o.prompt_id = non_empty(v),
+            "helicone-user-id" => o.user_id = non_empty(v),
+            "helicone-session-id" => o.session.id = non_empty(v),
+            "helicone-session-name" => o.session.name = non_empty(v),
+            "helicone-session-path" => {
+                o.session.path = non_empty(v).map(|p| {
+                    if p.starts_with('/') {
+                        p
+                    } else {
+                        format!("/{p}")
+                    }
+                })
+            }
+            "helicone-fallbacks" => o.fallbacks = Some(parse_fallbacks(shown, v)?),
+            "helicone-ratelimit-policy" => o.rate_limit = Some(parse_rate_limit(shown, v)?),
+            "helicone-cache-enabled" => o.cache.enabled = is_true(v),
+            "helicone-cache-bucket-max-size"
+            | "helicone-cache-seed"
+            | "helicone-cache-ignore-keys" => self.cache_fields.push((lname, v.to_string())),
+            "helicone-retry-enabled" => o.retry.enabled = is_true(v),
+            "helicone-retry-num"
+            | "helicone-retry-factor"
+            | "helicone-retry-min-timeout"
+            | "helicone-retry-max-timeout" => self.retry_fields.push((lname, v.to_string())),
+            "helicone-omit-request" => o.omit_request = is_true(v),
+            "helicone-omit-response" => o.omit_response = is_true(v),
+            "helicone-moderations-enabled" => o.moderations_enabled = is_true(v),
+            "helicone-llm-security-enabled" | "helicone-prompt-security-enabled" => {
+                o.llm_security_enabled = is_true(v)
+            }
+            "helicone-stream-force-format" => o.stream_force_format = is_true(v),
+            "helicone-posthog-key" => self.posthog_key = non_empty(v),
+            "helicone-posthog-host" => self.posthog_host = Some(parse_url(shown, v)?),
+            // Unknown Helicone-* headers are stripped before forwarding and otherwise ignored,
+            // so clients written for newer Helicone features keep working.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The checks that need several headers at once.
+    fn finish(&mut self, headers: &HeaderMap) -> Result<(), OptionError> {
+        let o = &mut self.o;
+        for (name, v) in std::mem::take(&mut self.retry_fields) {
             let shown = display_name(name);
             match name {
                 "helicone-retry-num" => {
@@ -378,7 +417,7 @@ impl RequestOptions {
             ));
         }
 
-        for (name, v) in cache_fields {
+        for (name, v) in std::mem::take(&mut self.cache_fields) {
             let shown = display_name(name);
             match name {
                 "helicone-cache-bucket-max-size" => {
@@ -413,7 +452,7 @@ impl RequestOptions {
             }
         }
 
-        match (posthog_key, posthog_host) {
+        match (self.posthog_key.take(), self.posthog_host.take()) {
             (Some(key), host) => {
                 o.posthog = Some(PosthogOptions {
                     key,
@@ -448,7 +487,7 @@ impl RequestOptions {
                 _ => {}
             }
         }
-        Ok(o)
+        Ok(())
     }
 }
 
@@ -711,6 +750,50 @@ mod tests {
 
     fn parse(pairs: &[(&str, &str)]) -> Result<RequestOptions, OptionError> {
         RequestOptions::from_headers(&headers(pairs))
+    }
+
+    #[test]
+    fn values_may_be_any_unicode() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("helicone-property-city", "Zürich"),
+            ("helicone-user-id", "渡辺"),
+            ("helicone-session-name", "Планы 📅"),
+        ] {
+            h.append(k, HeaderValue::from_bytes(v.as_bytes()).unwrap());
+        }
+        let o = RequestOptions::from_headers(&h).unwrap();
+        assert_eq!(
+            o.properties,
+            vec![("city".to_string(), "Zürich".to_string())]
+        );
+        assert_eq!(o.user_id.as_deref(), Some("渡辺"));
+        assert_eq!(o.session.name.as_deref(), Some("Планы 📅"));
+        h.append(
+            "helicone-user-id",
+            HeaderValue::from_bytes(b"\xff\xfe").unwrap(),
+        );
+        let e = RequestOptions::from_headers(&h).unwrap_err();
+        assert_eq!(e.header, "Helicone-User-Id");
+    }
+
+    #[test]
+    fn a_bad_header_does_not_lose_the_others() {
+        let (o, e) = RequestOptions::parse_lenient(&headers(&[
+            ("helicone-property-team", "search"),
+            ("helicone-retry-num", "many"),
+            ("helicone-user-id", "alice"),
+            ("helicone-session-id", "s-1"),
+            ("helicone-request-id", "not-a-uuid"),
+        ]));
+        // Headers are checked one by one first, combinations after.
+        assert_eq!(e.unwrap().header, "Helicone-Request-Id");
+        assert_eq!(
+            o.properties,
+            vec![("team".to_string(), "search".to_string())]
+        );
+        assert_eq!(o.user_id.as_deref(), Some("alice"));
+        assert_eq!(o.session.id.as_deref(), Some("s-1"));
     }
 
     #[test]

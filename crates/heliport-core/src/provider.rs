@@ -78,10 +78,10 @@ impl Default for Providers {
                     name: (*name).to_string(),
                     base_url: base.map(str::to_string),
                     price_provider: price.map(str::to_string),
-                    error_style: if *name == "anthropic" {
-                        ErrorStyle::Anthropic
-                    } else {
-                        ErrorStyle::OpenAi
+                    error_style: match *name {
+                        "anthropic" => ErrorStyle::Anthropic,
+                        "gemini" => ErrorStyle::Gemini,
+                        _ => ErrorStyle::OpenAi,
                     },
                 })
                 .collect(),

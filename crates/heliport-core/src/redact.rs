@@ -50,12 +50,10 @@ fn redact_params(url: &str) -> Cow<'_, str> {
     Cow::Owned(format!("{base}?{}", redacted.join("&")))
 }
 
-/// `scheme://user:pass@host/...` → `scheme://host/...`.
+/// `scheme://user:pass@host/...` → `scheme://host/...` (`user:pass@host` → `host`).
 fn strip_userinfo(url: &str) -> Cow<'_, str> {
-    let Some(scheme_end) = url.find("://") else {
-        return Cow::Borrowed(url);
-    };
-    let auth_start = scheme_end + 3;
+    // A URL without a scheme (as a client may mistype it) can carry userinfo too.
+    let auth_start = url.find("://").map_or(0, |i| i + 3);
     let auth_end = url[auth_start..]
         .find(['/', '?', '#'])
         .map_or(url.len(), |i| auth_start + i);

@@ -29,8 +29,9 @@ pub fn parse_http_url(url: &str) -> Result<http::Uri, String> {
     }
 }
 
+/// A client's URL as it may appear in an error: credentials redacted, cut short.
 fn shorten(s: &str) -> String {
-    s.chars().take(100).collect()
+    crate::redact::redact_query(s).chars().take(100).collect()
 }
 
 /// The host of a URL as an IP address, when it is a literal one.
@@ -217,6 +218,10 @@ mod tests {
         );
         assert!(parse_http_url("gopher://x").unwrap_err().contains("gopher"));
         assert!(parse_http_url("api.openai.com").is_err());
+        let e = parse_http_url("htp://user:hunter2@host/x?key=sekret").unwrap_err();
+        assert!(!e.contains("hunter2") && !e.contains("sekret"), "{e}");
+        let e = parse_http_url("user:hunter2@host:99999/x?api-key=sekret").unwrap_err();
+        assert!(!e.contains("hunter2") && !e.contains("sekret"), "{e}");
         assert!(parse_http_url("").is_err());
     }
 

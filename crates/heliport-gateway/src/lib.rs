@@ -2,6 +2,7 @@
 //! client and the tee that records responses as they stream through.
 
 pub mod headers;
+pub mod listener;
 pub mod pipeline;
 pub mod server;
 pub mod state;

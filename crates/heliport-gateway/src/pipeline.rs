@@ -16,8 +16,9 @@ use heliport_core::provider::{self, Route};
 use heliport_core::record::{CapturedBody, Exchange, RequestMeta};
 use heliport_core::redact::redact_query;
 use heliport_store::auth::bearer;
+use heliport_store::keys::KEY_PREFIX;
 use http::{header, HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use uuid::Uuid;
 
 use crate::headers;
@@ -49,7 +50,7 @@ pub async fn handle(state: Arc<GatewayState>, req: Request<Body>) -> Response<Bo
         started: Instant::now(),
         created_at: Utc::now(),
         request_id: Uuid::now_v7(),
-        style: ErrorStyle::OpenAi,
+        style: ErrorStyle::for_path(parts.uri.path()),
         method: parts.method.to_string(),
         path: parts
             .uri
@@ -77,21 +78,25 @@ async fn run(
     parts: http::request::Parts,
     body: Body,
 ) -> Result<Response<Body>, Rejection> {
-    let opts = RequestOptions::from_headers(&parts.headers);
-    if let Ok(o) = &opts {
-        if let Some(id) = o.request_id {
-            ctx.request_id = id;
-        }
+    // Every header that parses is kept, so a request refused for one bad
+    // header is still recorded with its properties, user and session.
+    let (opts, bad_header) = RequestOptions::parse_lenient(&parts.headers);
+    if let Some(id) = opts.request_id {
+        ctx.request_id = id;
     }
+    ctx.opts = opts;
     let host = parts
         .headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| parts.uri.host());
-    let route = route_stage(state, ctx, host, opts.as_ref().ok());
+    let route = route_stage(state, ctx, host);
     authenticate(state, ctx, &parts.headers).await?;
-    ctx.opts = opts.map_err(|e| GatewayError::new(ErrorCode::InvalidHeader, e.to_string()))?;
+    if let Some(e) = bad_header {
+        return Err(GatewayError::new(ErrorCode::InvalidHeader, e.to_string()).into());
+    }
     ctx.route = Some(route?);
+    refuse_heliport_keys(state, &parts.headers)?;
     read_body(state, ctx, &parts.headers, body).await?;
     prepare_prompt(ctx);
     let guarded = check_target(state, ctx)?;
@@ -103,22 +108,48 @@ fn route_stage(
     state: &GatewayState,
     ctx: &mut Ctx,
     host: Option<&str>,
-    opts: Option<&RequestOptions>,
 ) -> Result<Route, GatewayError> {
-    let default_opts = RequestOptions::default();
-    let r = provider::resolve(
-        host,
-        &ctx.path,
-        opts.unwrap_or(&default_opts),
-        &state.providers,
-        |url| state.prices.provider_for_url(url).map(str::to_string),
-    );
+    let r = provider::resolve(host, &ctx.path, &ctx.opts, &state.providers, |url| {
+        state.prices.provider_for_url(url).map(str::to_string)
+    });
     ctx.style = match &r {
         Ok(route) => route.error_style,
-        Err(_) if ctx.path.starts_with("/anthropic") => ErrorStyle::Anthropic,
-        Err(_) => ErrorStyle::OpenAi,
+        Err(_) => ErrorStyle::for_path(&ctx.path),
     };
     r
+}
+
+/// A heliport key in a provider credential header would be sent to the
+/// provider: refuse the request instead (SPEC §1).
+fn refuse_heliport_keys(
+    state: &GatewayState,
+    headers: &http::HeaderMap,
+) -> Result<(), GatewayError> {
+    let helicone_key = headers
+        .get("helicone-auth")
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer);
+    for name in ["authorization", "x-api-key", "api-key"] {
+        for value in headers.get_all(name) {
+            let Ok(v) = value.to_str() else { continue };
+            let token = bearer(v).unwrap_or_else(|| v.trim());
+            if token.is_empty() {
+                continue;
+            }
+            if token.starts_with(KEY_PREFIX)
+                || helicone_key == Some(token)
+                || state.keys.knows(token)
+            {
+                return Err(GatewayError::new(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "the {name} header carries a heliport key, which heliport never sends to a provider: put the provider's own key in {name} and the heliport key in Helicone-Auth"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `Helicone-Auth` (SPEC §2). Proxying needs a key with `w`.
@@ -166,12 +197,13 @@ async fn authenticate(
 /// Bodies below this are copied out of the connection's read buffer.
 const SMALL_BODY: usize = 64 << 10;
 
-/// Read the whole request body, up to the configured limit.
+/// Read the whole request body, up to the configured limit. A client that
+/// goes quiet mid-body gets a 408; one that hangs up is recorded as cancelled.
 async fn read_body(
     state: &GatewayState,
     ctx: &mut Ctx,
     headers: &http::HeaderMap,
-    body: Body,
+    mut body: Body,
 ) -> Result<(), GatewayError> {
     let limit = state.cfg.max_body_bytes;
     let too_large = || {
@@ -187,30 +219,53 @@ async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => {
-            let body = collected.to_bytes();
-            // A small body is a slice of the connection's read buffer; the record
-            // keeps it until the writer runs, so it gets its own allocation rather
-            // than pinning the whole buffer.
-            ctx.request_body = if body.len() < SMALL_BODY {
-                Bytes::copy_from_slice(&body)
-            } else {
-                body
-            };
-            Ok(())
+    let idle = state.cfg.body_read_timeout;
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut len = 0usize;
+    loop {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Ok(None) => break,
+            Ok(Some(Ok(frame))) => frame,
+            Ok(Some(Err(e))) => {
+                tracing::debug!(error = %e, "the client stopped sending its request");
+                return Err(GatewayError::new(
+                    ErrorCode::Cancelled,
+                    "the client closed the connection while sending its request",
+                ));
+            }
+            Err(_) => {
+                return Err(GatewayError::new(
+                    ErrorCode::RequestTimeout,
+                    format!(
+                        "the request body stopped arriving: nothing for {} s (gateway.body_read_timeout_secs)",
+                        idle.as_secs()
+                    ),
+                ))
+            }
+        };
+        if let Ok(data) = frame.into_data() {
+            len = len.saturating_add(data.len());
+            if len > limit {
+                return Err(too_large());
+            }
+            chunks.push(data);
         }
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large())
-        }
-        Err(e) => Err(GatewayError::new(
-            ErrorCode::InvalidRequest,
-            format!("could not read the request body: {e}"),
-        )),
     }
+    ctx.request_body = match chunks.len() {
+        0 => Bytes::new(),
+        // One large frame is kept as it is; a small one is copied out of the
+        // connection's read buffer, which the record would otherwise pin
+        // until the writer runs.
+        1 if len >= SMALL_BODY => chunks.pop().unwrap_or_default(),
+        _ => {
+            let mut all = Vec::with_capacity(len);
+            for c in &chunks {
+                all.extend_from_slice(c);
+            }
+            Bytes::from(all)
+        }
+    };
+    Ok(())
 }
 
 /// Strip `<helicone-prompt-input>` tags: the upstream sees plain text.
@@ -237,7 +292,7 @@ fn check_target(state: &GatewayState, ctx: &Ctx) -> Result<bool, GatewayError> {
     let uri: http::Uri = route.upstream_url.parse().map_err(|_| {
         GatewayError::new(
             ErrorCode::InvalidHeader,
-            format!("'{}' is not a valid URL", route.upstream_url),
+            format!("'{}' is not a valid URL", redact_query(&route.upstream_url)),
         )
     })?;
     if let Some(ip) = uri.host().and_then(heliport_core::target::literal_ip) {
@@ -309,7 +364,7 @@ async fn forward(
     let uri: http::Uri = route.upstream_url.parse().map_err(|_| {
         GatewayError::new(
             ErrorCode::InvalidHeader,
-            format!("'{}' is not a valid URL", route.upstream_url),
+            format!("'{}' is not a valid URL", redact_query(&route.upstream_url)),
         )
     })?;
     let mut up_req = Request::builder()
@@ -468,13 +523,16 @@ fn reject(state: &GatewayState, mut ctx: Ctx, rejection: Rejection) -> Response<
     let body = e.body(ctx.style);
     if !already && ctx.org_id.is_some() {
         let mut ex = exchange(state, &mut ctx);
-        ex.status = Some(e.status().as_u16());
+        // A client gone mid-request got no answer.
+        ex.status = (e.code != ErrorCode::Cancelled).then(|| e.status().as_u16());
         ex.failure = Some(e.code.as_str().to_string());
-        let mut captured = CapturedBody::default();
-        captured.push(&Bytes::from(body.clone()), usize::MAX);
-        ex.response_body = captured;
+        if ex.status.is_some() {
+            let mut captured = CapturedBody::default();
+            captured.push(&Bytes::from(body.clone()), usize::MAX);
+            ex.response_body = captured;
+            ex.response_created_at = Some(Utc::now());
+        }
         ex.latency_ms = Some(ctx.started.elapsed().as_millis() as u64);
-        ex.response_created_at = Some(Utc::now());
         state.recorder.record(ex);
     }
     let mut resp = Response::new(Body::from(body));

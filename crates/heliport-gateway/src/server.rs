@@ -8,6 +8,8 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use heliport_core::error::{ErrorCode, ErrorStyle, GatewayError};
+use heliport_core::redact::redact_query;
 use http::{header, StatusCode};
 
 use crate::state::GatewayState;
@@ -39,7 +41,29 @@ pub fn router(state: Arc<GatewayState>, api: Router, metrics: MetricsRender) -> 
 }
 
 async fn proxy(State(state): State<Arc<GatewayState>>, req: Request) -> Response<Body> {
+    if heliport_core::namespace::reserved_path(req.uri().path()).is_some() {
+        return rest_not_found(req.uri().path());
+    }
     crate::pipeline::handle(state, req).await
+}
+
+/// A path in heliport's own namespace that no REST route matched: never
+/// proxied, so a heliport key cannot reach a provider this way (SPEC §1).
+fn rest_not_found(path: &str) -> Response<Body> {
+    let e = GatewayError::new(
+        ErrorCode::NotFound,
+        format!(
+            "{} is in heliport's REST namespace but names no endpoint",
+            redact_query(path)
+        ),
+    );
+    let mut resp = Response::new(Body::from(e.body(ErrorStyle::Rest)));
+    *resp.status_mut() = e.status();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 async fn healthcheck() -> impl IntoResponse {

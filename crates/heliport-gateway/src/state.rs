@@ -41,6 +41,8 @@ pub struct GatewayConfig {
     pub default_org_id: String,
     /// Largest request body accepted (413 above).
     pub max_body_bytes: usize,
+    /// Longest pause allowed while a request body arrives (408 after).
+    pub body_read_timeout: Duration,
     /// Largest body kept in a record (request and response each).
     pub body_cap_bytes: usize,
     /// Time allowed until the upstream's response head.

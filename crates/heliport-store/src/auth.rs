@@ -86,6 +86,12 @@ impl KeyCache {
             .cloned()
     }
 
+    /// Whether `key` is a heliport key this instance holds in memory (no
+    /// database lookup: this runs on every proxied request).
+    pub fn knows(&self, key: &str) -> bool {
+        self.lookup(key).is_some()
+    }
+
     /// Authenticate a key. A key not in memory is looked up once in the store
     /// (a key created a moment ago works at once); at most a few such lookups
     /// run at a time, so a flood of bad keys cannot swamp the database.

@@ -84,7 +84,8 @@ pub fn hash_key_helicone(key: &str) -> String {
     hex::encode(h.finalize())
 }
 
-const KEY_PREFIX: &str = "sk-heliport-";
+/// Every key heliport generates starts with this.
+pub const KEY_PREFIX: &str = "sk-heliport-";
 const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 fn generate_key() -> String {

@@ -45,6 +45,15 @@ pub struct GatewayConfig {
     pub connect_timeout_secs: u64,
     /// After SIGTERM, how long in-flight requests may take before they are cut (and recorded as cancelled).
     pub shutdown_grace_secs: u64,
+    /// Longest pause while a request body arrives before heliport answers 408.
+    pub body_read_timeout_secs: u64,
+    /// Time a client connection may take to send a request head, counted from
+    /// when it opens or its previous response ends: also the keep-alive idle timeout.
+    pub header_read_timeout_secs: u64,
+    /// Client connections open at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// Request headers accepted; more is a 431 in the route's error shape.
+    pub max_headers: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,7 +83,7 @@ pub struct ProviderConfig {
     pub base_url: Option<String>,
     /// Price-table provider id for a provider defined here.
     pub price_provider: Option<String>,
-    /// `openai` (default) or `anthropic`: the shape of heliport's own errors on this route.
+    /// `openai` (default), `anthropic` or `gemini`: the shape of heliport's own errors on this route.
     pub error_style: Option<String>,
 }
 
@@ -111,6 +120,10 @@ impl Default for GatewayConfig {
             stream_idle_timeout_secs: 300,
             connect_timeout_secs: 10,
             shutdown_grace_secs: 30,
+            body_read_timeout_secs: 30,
+            header_read_timeout_secs: 30,
+            max_connections: 4096,
+            max_headers: 256,
         }
     }
 }
@@ -192,6 +205,19 @@ impl Config {
             "HELIPORT_SHUTDOWN_GRACE_SECS",
             &mut self.gateway.shutdown_grace_secs,
         )?;
+        env_parse(
+            "HELIPORT_BODY_READ_TIMEOUT_SECS",
+            &mut self.gateway.body_read_timeout_secs,
+        )?;
+        env_parse(
+            "HELIPORT_HEADER_READ_TIMEOUT_SECS",
+            &mut self.gateway.header_read_timeout_secs,
+        )?;
+        env_parse(
+            "HELIPORT_MAX_CONNECTIONS",
+            &mut self.gateway.max_connections,
+        )?;
+        env_parse("HELIPORT_MAX_HEADERS", &mut self.gateway.max_headers)?;
         env_parse(
             "HELIPORT_RECORD_MAX_BODY_BYTES",
             &mut self.recording.max_body_bytes,

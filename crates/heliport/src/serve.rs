@@ -58,12 +58,11 @@ fn providers(cfg: &Config) -> Result<Providers, BoxError> {
                 .unwrap_or(ErrorStyle::OpenAi),
             Some("openai") => ErrorStyle::OpenAi,
             Some("anthropic") => ErrorStyle::Anthropic,
-            Some(other) => {
-                return Err(format!(
-                    "providers.{name}.error_style must be openai or anthropic, got '{other}'"
-                )
-                .into())
-            }
+            Some("gemini") => ErrorStyle::Gemini,
+            Some(other) => return Err(format!(
+                "providers.{name}.error_style must be openai, anthropic or gemini, got '{other}'"
+            )
+            .into()),
         };
         p.set(ProviderDef {
             name: name.clone(),
@@ -204,6 +203,7 @@ async fn serve(
             auth_mode,
             default_org_id: default_org.id.clone(),
             max_body_bytes: cfg.gateway.max_body_bytes,
+            body_read_timeout: Duration::from_secs(cfg.gateway.body_read_timeout_secs.max(1)),
             body_cap_bytes: cfg.recording.max_body_bytes,
             upstream_timeout: Duration::from_secs(cfg.gateway.upstream_timeout_secs),
             stream_idle_timeout: Duration::from_secs(cfg.gateway.stream_idle_timeout_secs.max(1)),
@@ -231,31 +231,13 @@ async fn serve(
     tracing::info!(%addr, auth = ?auth_mode, database = %cfg.database_url, "heliport started");
     println!("heliport listening on http://{addr}");
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    // Streams are many small writes: without TCP_NODELAY each waits on the
-    // client's delayed ACK (~40 ms).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(listener, app).with_graceful_shutdown({
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.changed().await;
-        }
-    });
-    let server = tokio::spawn(async move { server.await });
-    shutdown_signal().await;
-    tracing::info!("shutting down: finishing in-flight requests");
-    let _ = stop_tx.send(true);
-    let grace = Duration::from_secs(cfg.gateway.shutdown_grace_secs);
-    match tokio::time::timeout(grace, server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server error"),
-        Ok(Err(e)) => tracing::error!(error = %e, "server task failed"),
-        Err(_) => tracing::warn!("in-flight requests still running after {grace:?}: stopping them"),
-    }
+    let listener_cfg = heliport_gateway::listener::ListenerConfig {
+        max_connections: cfg.gateway.max_connections,
+        header_read_timeout: Duration::from_secs(cfg.gateway.header_read_timeout_secs.max(1)),
+        max_headers: cfg.gateway.max_headers.max(1),
+        shutdown_grace: Duration::from_secs(cfg.gateway.shutdown_grace_secs),
+    };
+    heliport_gateway::listener::serve(listener, app, listener_cfg, shutdown_signal()).await;
     Ok(())
 }
 

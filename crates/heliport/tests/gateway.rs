@@ -708,6 +708,95 @@ async fn heliports_own_rest_paths_are_never_proxied() {
             .unwrap()
             .contains("not available"));
     }
+    // Spellings that miss every route: 404 in the REST envelope, never proxied.
+    for path in [
+        "/v1/request/query/x",
+        "/v1/request",
+        "/v1/feedback/x",
+        "/v1//user/x",
+        "/v1/Request/nothing/here/at/all",
+        "/v1/./prompt/../session/x/y/z",
+        "/v1/%72equest",
+        "/custom/v1/log/x",
+    ] {
+        for method in ["GET", "POST"] {
+            let (s, _, b) = send(
+                method,
+                &h.url(path),
+                &[
+                    ("authorization", &format!("Bearer {}", h.key)),
+                    ("helicone-auth", &format!("Bearer {}", h.key)),
+                ],
+                "{}",
+            )
+            .await;
+            assert_eq!(s, 404, "{method} {path}: {}", String::from_utf8_lossy(&b));
+            let v = json(&b);
+            assert_eq!(v["data"], serde_json::Value::Null, "{path}");
+            assert!(v["error"].as_str().unwrap().contains("REST"), "{path}: {v}");
+        }
+    }
+    // Spellings of real endpoints reach them.
+    for path in [
+        "/v1/request/query/",
+        "/v1//request/query",
+        "/v1/Request/query",
+        "/v1/x/../request/query",
+    ] {
+        let (s, _, b) = send(
+            "POST",
+            &h.url(path),
+            &[("authorization", &format!("Bearer {}", h.key))],
+            "{}",
+        )
+        .await;
+        assert_eq!(s, 200, "{path}: {}", String::from_utf8_lossy(&b));
+        assert!(json(&b)["data"].is_array(), "{path}");
+    }
+    assert!(
+        mock.requests().is_empty(),
+        "a heliport key must never reach a provider"
+    );
+}
+
+#[tokio::test]
+async fn a_heliport_key_is_never_sent_to_a_provider() {
+    let mock = heliport_mock::spawn().await.unwrap();
+    let h = Heliport::start(&mock, &[]);
+    let a = auth(&h);
+    for (name, value) in [
+        ("authorization", format!("Bearer {}", h.key)),
+        ("authorization", h.key.clone()),
+        ("x-api-key", h.key.clone()),
+        ("api-key", h.key.clone()),
+    ] {
+        let (s, _, b) = send(
+            "POST",
+            &h.url("/v1/chat/completions"),
+            &[("helicone-auth", &a), (name, &value)],
+            chat_body("hi", false),
+        )
+        .await;
+        assert_eq!(s, 400, "{name}: {}", String::from_utf8_lossy(&b));
+        let msg = json(&b)["error"]["message"].as_str().unwrap().to_string();
+        assert!(
+            msg.contains("heliport key") && !msg.contains(&h.key),
+            "{msg}"
+        );
+    }
+    // A second key of the organization (not the one in Helicone-Auth) too.
+    let other = create_key(&h.db_url, "other", "rw");
+    let (s, _, _) = send(
+        "POST",
+        &h.url("/v1/chat/completions"),
+        &[
+            ("helicone-auth", &a),
+            ("authorization", &format!("Bearer {other}")),
+        ],
+        chat_body("hi", false),
+    )
+    .await;
+    assert_eq!(s, 400);
     assert!(
         mock.requests().is_empty(),
         "a heliport key must never reach a provider"
@@ -859,9 +948,19 @@ async fn a_stream_left_at_its_terminal_event_is_complete() {
         serde_json::json!({"model": "gpt-4o", "input": "hi there", "stream": true}).to_string();
     let gemini = serde_json::json!({"contents": [{"parts": [{"text": "hi there"}]}]}).to_string();
     let cases = [
-        ("/v1/chat/completions", chat_body("hi there", true), "[DONE]", true),
+        (
+            "/v1/chat/completions",
+            chat_body("hi there", true),
+            "[DONE]",
+            true,
+        ),
         // Without include_usage the tokens are estimated: still a full answer.
-        ("/v1/chat/completions", chat_body("hi there", false).replace("\"stream\":false", "\"stream\":true"), "[DONE]", false),
+        (
+            "/v1/chat/completions",
+            chat_body("hi there", false).replace("\"stream\":false", "\"stream\":true"),
+            "[DONE]",
+            false,
+        ),
         ("/anthropic/v1/messages", anthropic, "message_stop", true),
         ("/v1/responses", responses, "response.completed", true),
         (

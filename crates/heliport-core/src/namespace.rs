@@ -1,0 +1,140 @@
+//! heliport's own paths (SPEC §1): the REST API under `/v1/` and the async
+//! log API. They are matched before the proxy, by prefix, on the normalised
+//! path, so no spelling of them (`/v1//request/query`, `/v1/Request/query`,
+//! `/v1/./request/x`, percent-encoded letters) ever reaches a provider with
+//! the caller's heliport key.
+
+use std::borrow::Cow;
+
+/// Prefixes that belong to heliport, lowercase, matched by whole segments.
+const RESERVED: &[&str] = &[
+    "/v1/request",
+    "/v1/user",
+    "/v1/session",
+    "/v1/property",
+    "/v1/prompt",
+    "/v1/feedback",
+    "/custom/v1/log",
+    "/oai/v1/log",
+    "/anthropic/v1/log",
+];
+
+/// If `path` (without query) names heliport's own namespace, the canonical
+/// spelling to route it by: percent-decoded, repeated slashes collapsed, dot
+/// segments resolved and the reserved prefix lowercased. `None` for every
+/// other path, which is proxied as it came.
+pub fn reserved_path(path: &str) -> Option<String> {
+    let normalized = normalize(path);
+    let lower = normalized.to_ascii_lowercase();
+    let prefix = RESERVED.iter().find(|p| {
+        lower.starts_with(**p) && matches!(lower.as_bytes().get(p.len()), None | Some(b'/'))
+    })?;
+    let rest = normalized.get(prefix.len()..).unwrap_or_default();
+    Some(format!("{prefix}{rest}"))
+}
+
+/// Decodes percent-escapes, collapses `//`, and resolves `.` and `..`
+/// segments (never above the root), as a server that normalises would.
+fn normalize(path: &str) -> String {
+    let decoded: Cow<'_, str> = if path.contains('%') {
+        Cow::Owned(percent_decode(path))
+    } else {
+        Cow::Borrowed(path)
+    };
+    let mut segments: Vec<&str> = Vec::new();
+    for seg in decoded.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for s in &segments {
+        out.push('/');
+        out.push_str(s);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        }
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hi = bytes.get(i + 1).copied().and_then(hex);
+            let lo = bytes.get(i + 2).copied().and_then(hex);
+            if let (Some(hi), Some(lo)) = (hi, lo) {
+                out.push(hi << 4 | lo);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_of_the_rest_namespace_is_reserved() {
+        for (path, canonical) in [
+            ("/v1/request/query", "/v1/request/query"),
+            ("/v1/request/query/", "/v1/request/query"),
+            ("/v1/request", "/v1/request"),
+            ("/v1/feedback/x", "/v1/feedback/x"),
+            ("/v1/user/", "/v1/user"),
+            ("/v1//request/query", "/v1/request/query"),
+            ("//v1/request/query", "/v1/request/query"),
+            ("/v1/Request/query", "/v1/request/query"),
+            ("/V1/REQUEST/Query", "/v1/request/Query"),
+            ("/v1/./request/query", "/v1/request/query"),
+            ("/v1/x/../request/query", "/v1/request/query"),
+            ("/v1/%72equest/query", "/v1/request/query"),
+            ("/v1%2frequest/query", "/v1/request/query"),
+            ("/custom/v1/log", "/custom/v1/log"),
+            ("/anthropic/v1/log", "/anthropic/v1/log"),
+            ("/oai/v1/log", "/oai/v1/log"),
+            ("/v1/session/abc/../x", "/v1/session/x"),
+        ] {
+            assert_eq!(reserved_path(path).as_deref(), Some(canonical), "{path}");
+        }
+    }
+
+    #[test]
+    fn provider_paths_are_not_reserved() {
+        for path in [
+            "/v1/chat/completions",
+            "/v1/requests",
+            "/v1/users",
+            "/v1/responses",
+            "/anthropic/v1/messages",
+            "/anthropic/v1/logs",
+            "/v1/prompts",
+            "/",
+            "",
+            "/v1/request-x",
+            "/v1/chat/../../x",
+        ] {
+            assert_eq!(reserved_path(path), None, "{path}");
+        }
+    }
+}
