@@ -319,7 +319,7 @@ pub fn resolve(
                 GatewayError::new(
                     ErrorCode::InvalidRequest,
                     format!(
-                        "provider '{}' has no base URL configured: set HELIPORT_{}_BASE_URL (or [providers.{}] base_url), or send Helicone-OpenAI-Api-Base",
+                        "provider '{}' has no base URL configured: set HELIPORT_{}_BASE_URL (or [providers.{}] base_url), or send Helicone-Target-URL with the server's base URL",
                         p.name,
                         p.name.to_ascii_uppercase(),
                         p.name
@@ -439,6 +439,22 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("HELIPORT_AZURE_BASE_URL"));
+        // Only headers the route honours are suggested.
+        assert!(!e.message.contains("Api-Base"), "{}", e.message);
+        let mut o = opts();
+        o.target_url = Some("https://myres.openai.azure.com".into());
+        let r = resolve(
+            None,
+            "/azure/openai/deployments/x/chat/completions",
+            &o,
+            &Providers::default(),
+            no_price,
+        )
+        .unwrap();
+        assert_eq!(
+            r.upstream_url,
+            "https://myres.openai.azure.com/openai/deployments/x/chat/completions"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! up; drains in-flight requests on shutdown.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +36,13 @@ pub struct ListenerConfig {
     pub shutdown_grace: Duration,
 }
 
+static OPEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Client connections open right now (also exported as `heliport_connections_open`).
+pub fn open_connections() -> usize {
+    OPEN.load(Ordering::Relaxed)
+}
+
 /// hyper refuses heads with more headers than this with a bare 431; it sits
 /// well above `max_headers` so heliport answers nearly every such request in
 /// its own error shape.
@@ -63,6 +71,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let max_headers = cfg.max_headers;
     metrics::gauge!("heliport_connections_open").set(0.0);
+    metrics::counter!("heliport_requests_total").increment(0);
     tokio::pin!(shutdown);
 
     loop {
@@ -105,11 +114,13 @@ pub async fn serve(
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
+            OPEN.fetch_add(1, Ordering::Relaxed);
             metrics::gauge!("heliport_connections_open").increment(1.0);
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "client connection ended with an error");
             }
             metrics::gauge!("heliport_connections_open").decrement(1.0);
+            OPEN.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
     }

@@ -92,10 +92,21 @@ async fn run(
         .or_else(|| parts.uri.host());
     let route = route_stage(state, ctx, host);
     authenticate(state, ctx, &parts.headers).await?;
+    // The route is kept even when a header is refused: the record says where
+    // the request was going.
+    let no_route = match route {
+        Ok(r) => {
+            ctx.route = Some(r);
+            None
+        }
+        Err(e) => Some(e),
+    };
     if let Some(e) = bad_header {
         return Err(GatewayError::new(ErrorCode::InvalidHeader, e.to_string()).into());
     }
-    ctx.route = Some(route?);
+    if let Some(e) = no_route {
+        return Err(e.into());
+    }
     refuse_heliport_keys(state, &parts.headers)?;
     read_body(state, ctx, &parts.headers, body).await?;
     prepare_prompt(ctx);

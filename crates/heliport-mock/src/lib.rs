@@ -256,7 +256,10 @@ pub async fn spawn() -> io::Result<MockHandle> {
 }
 
 async fn serve_with_state(listener: TcpListener, state: Arc<State>) -> io::Result<()> {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Real providers take requests with far more than hyper's default of 100
+    // headers (SDKs and proxies add many).
+    builder.http1().max_headers(1000);
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,

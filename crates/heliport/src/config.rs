@@ -16,6 +16,8 @@ pub struct Config {
     pub database_url: String,
     /// Log filter (`info`, `heliport=debug`, ...).
     pub log: String,
+    /// `text` (default) or `json`: one JSON object per log line.
+    pub log_format: String,
     pub auth: AuthConfig,
     pub gateway: GatewayConfig,
     pub recording: RecordingConfig,
@@ -93,6 +95,7 @@ impl Default for Config {
             listen: "127.0.0.1:8787".into(),
             database_url: "sqlite://heliport.db".into(),
             log: "info".into(),
+            log_format: "text".into(),
             auth: AuthConfig::default(),
             gateway: GatewayConfig::default(),
             recording: RecordingConfig::default(),
@@ -179,6 +182,16 @@ impl Config {
         env_parse("HELIPORT_LISTEN", &mut self.listen)?;
         env_parse("HELIPORT_DATABASE_URL", &mut self.database_url)?;
         env_parse("HELIPORT_LOG", &mut self.log)?;
+        env_parse("HELIPORT_LOG_FORMAT", &mut self.log_format)?;
+        if !matches!(
+            self.log_format.to_ascii_lowercase().as_str(),
+            "text" | "json"
+        ) {
+            return Err(ConfigError(format!(
+                "log_format must be 'text' or 'json', got '{}'",
+                self.log_format
+            )));
+        }
         env_parse("HELIPORT_AUTH_MODE", &mut self.auth.mode)?;
         env_parse("HELIPORT_KEY_REFRESH_SECS", &mut self.auth.key_refresh_secs)?;
         if let Some(v) = env("HELIPORT_ALLOWED_TARGETS") {

@@ -1,6 +1,7 @@
 //! The `heliport` binary: the gateway server and its operator commands.
 
 mod config;
+mod memory;
 mod serve;
 
 use std::path::PathBuf;
@@ -108,25 +109,8 @@ enum PricesCommand {
     },
 }
 
-/// glibc gives threads that allocate at the same time arenas of their own and
-/// seldom hands their freed memory back: under load heliport's request workers,
-/// record writer and SQLite threads held 90 MiB where 30 MiB were in use. Two
-/// arenas keep memory flat, and measured no slower.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-fn limit_malloc_arenas() {
-    // SAFETY: mallopt only tunes the allocator; it runs first thing in main,
-    // before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_malloc_arenas() {}
-
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    memory::limit_malloc_arenas();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -187,7 +171,7 @@ fn load_config(cli: &Cli) -> Result<Config, BoxError> {
 }
 
 async fn mock(listen: std::net::SocketAddr) -> Result<(), BoxError> {
-    init_logging("info");
+    init_logging("info", "text");
     println!("heliport mock provider listening on http://{listen}");
     heliport_mock::run(listen).await?;
     Ok(())
@@ -196,7 +180,10 @@ async fn mock(listen: std::net::SocketAddr) -> Result<(), BoxError> {
 async fn migrate(cli: &Cli) -> Result<(), BoxError> {
     let cfg = load_config(cli)?;
     heliport_store::SqliteStore::open(&cfg.database_url).await?;
-    println!("database {} is up to date", cfg.database_url);
+    println!(
+        "database {} is up to date",
+        heliport_core::redact::redact_query(&cfg.database_url)
+    );
     Ok(())
 }
 
@@ -227,13 +214,21 @@ fn show_prices(
     Ok(())
 }
 
-pub(crate) fn init_logging(filter: &str) {
+/// Logs go to stderr: coloured only on a terminal, and one JSON object per
+/// line with `log_format = "json"` (`HELIPORT_LOG_FORMAT`).
+pub(crate) fn init_logging(filter: &str, format: &str) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = if format.eq_ignore_ascii_case("json") {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 async fn open_store(

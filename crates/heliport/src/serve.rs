@@ -59,10 +59,12 @@ fn providers(cfg: &Config) -> Result<Providers, BoxError> {
             Some("openai") => ErrorStyle::OpenAi,
             Some("anthropic") => ErrorStyle::Anthropic,
             Some("gemini") => ErrorStyle::Gemini,
-            Some(other) => return Err(format!(
+            Some(other) => {
+                return Err(format!(
                 "providers.{name}.error_style must be openai, anthropic or gemini, got '{other}'"
             )
-            .into()),
+                .into())
+            }
         };
         p.set(ProviderDef {
             name: name.clone(),
@@ -156,7 +158,12 @@ impl WriterThread {
 
 /// `heliport serve`: owns the request runtime so that the writer can outlive it.
 pub fn serve_blocking(runtime: tokio::runtime::Runtime, cfg: Config) -> Result<(), BoxError> {
-    crate::init_logging(&cfg.log);
+    crate::init_logging(&cfg.log, &cfg.log_format);
+    // Installed before the writer starts, so every series it names exists
+    // from the first scrape (a dashboard shows 0, not nothing).
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot start metrics: {e}"))?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let prices = Arc::new(load_prices(&cfg)?);
     // Create and migrate the database before the writer opens its own connections.
@@ -172,7 +179,7 @@ pub fn serve_blocking(runtime: tokio::runtime::Runtime, cfg: Config) -> Result<(
             linger: Duration::from_millis(20),
         },
     )?;
-    let result = runtime.block_on(serve(cfg, store, prices, recorder));
+    let result = runtime.block_on(serve(cfg, store, prices, recorder, prometheus));
     // Requests still open after the drain timeout are dropped here; their
     // records (cancelled) reach the writer, which is still running.
     runtime.shutdown_timeout(Duration::from_secs(2));
@@ -186,10 +193,8 @@ async fn serve(
     store: heliport_store::SqliteStore,
     prices: Arc<PriceTable>,
     recorder: writer::Recorder,
+    prometheus: metrics_exporter_prometheus::PrometheusHandle,
 ) -> Result<(), BoxError> {
-    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .map_err(|e| format!("cannot start metrics: {e}"))?;
     let auth_mode: AuthMode = cfg.auth.mode.parse()?;
     let providers = providers(&cfg)?;
     let default_org = store.ensure_default_org().await?;
@@ -228,7 +233,7 @@ async fn serve(
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, auth = ?auth_mode, database = %cfg.database_url, "heliport started");
+    tracing::info!(%addr, auth = ?auth_mode, database = %heliport_core::redact::redact_query(&cfg.database_url), "heliport started");
     println!("heliport listening on http://{addr}");
 
     let listener_cfg = heliport_gateway::listener::ListenerConfig {
@@ -237,6 +242,7 @@ async fn serve(
         max_headers: cfg.gateway.max_headers.max(1),
         shutdown_grace: Duration::from_secs(cfg.gateway.shutdown_grace_secs),
     };
+    let _trimmer = crate::memory::spawn_trimmer(heliport_gateway::listener::open_connections);
     heliport_gateway::listener::serve(listener, app, listener_cfg, shutdown_signal()).await;
     Ok(())
 }

@@ -357,7 +357,14 @@ async fn malformed_helicone_headers_are_clear_400s_and_recorded() {
         let (s, headers, b) = send(
             "POST",
             &url,
-            &[("helicone-auth", &a), (header, value)],
+            &[
+                ("helicone-auth", &a),
+                (header, value),
+                ("helicone-property-team", "search"),
+                ("helicone-user-id", "alice"),
+                ("helicone-session-id", "s-42"),
+                ("helicone-session-path", "/plan/step"),
+            ],
             chat_body("x", false),
         )
         .await;
@@ -372,6 +379,12 @@ async fn malformed_helicone_headers_are_clear_400s_and_recorded() {
         let r = h.record(id).await;
         assert_eq!(r["response_status"], 400);
         assert_eq!(r["failure"], "invalid_header");
+        // The headers that did parse are kept: the refusal is findable.
+        assert_eq!(r["request_properties"]["team"], "search", "{header}: {r}");
+        assert_eq!(r["request_user_id"], "alice", "{header}");
+        assert_eq!(r["session_id"], "s-42", "{header}");
+        assert_eq!(r["session_path"], "/plan/step", "{header}");
+        assert_eq!(r["provider"], "openai", "{header}");
     }
     assert!(mock.requests().is_empty());
 }
@@ -645,6 +658,74 @@ async fn health_endpoints() {
     for path in ["/healthcheck", "/healthz", "/readyz"] {
         let (s, _, _) = send("GET", &h.url(path), &[], "").await;
         assert_eq!(s, 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_name_every_series_from_the_start() {
+    let mock = heliport_mock::spawn().await.unwrap();
+    let h = Heliport::start(&mock, &[]);
+    let (s, _, b) = send("GET", &h.url("/metrics"), &[], "").await;
+    assert_eq!(s, 200);
+    let text = String::from_utf8_lossy(&b);
+    for series in [
+        "heliport_records_queued_total 0",
+        "heliport_records_written_total 0",
+        "heliport_records_spooled_total 0",
+        "heliport_records_dropped_total 0",
+        "heliport_spool_pending 0",
+        "heliport_requests_total",
+        "heliport_connections_open",
+    ] {
+        assert!(text.contains(series), "{series} missing:\n{text}");
+    }
+}
+
+/// Logs written to a pipe carry no terminal colours; the JSON format is one
+/// object per line.
+#[test]
+fn logs_are_plain_or_json_when_not_on_a_terminal() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    for format in ["text", "json"] {
+        let dir = std::env::temp_dir().join(format!("heliport-logs-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = Command::new(bin())
+            .arg("serve")
+            .env("HELIPORT_LISTEN", "127.0.0.1:0")
+            .env(
+                "HELIPORT_DATABASE_URL",
+                format!("sqlite://{}/h.db", dir.display()),
+            )
+            .env("HELIPORT_SPOOL_PATH", format!("{}/h.spool", dir.display()))
+            .env("HELIPORT_LOG", "info")
+            .env("HELIPORT_LOG_FORMAT", format)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let out = child.wait_with_output().unwrap();
+        let logs = String::from_utf8(out.stderr).unwrap();
+        assert!(logs.contains("heliport started"), "{logs}");
+        assert!(
+            !logs.contains('\u{1b}'),
+            "colour codes in piped {format} logs: {logs}"
+        );
+        if format == "json" {
+            for l in logs.lines().filter(|l| !l.trim().is_empty()) {
+                let v: serde_json::Value = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {l}"));
+                assert!(v["level"].is_string() && v["timestamp"].is_string(), "{l}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 

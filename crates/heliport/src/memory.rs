@@ -1,0 +1,57 @@
+//! glibc tuning: the process gives memory back after bursts.
+
+use std::time::Duration;
+
+/// glibc gives threads that allocate at the same time arenas of their own and
+/// seldom hands their freed memory back: under load heliport's request workers,
+/// record writer and SQLite threads held 90 MiB where 30 MiB were in use. Two
+/// arenas keep memory flat, and measured no slower.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[expect(unsafe_code, reason = "mallopt is the only way to tune glibc's arenas")]
+pub fn limit_malloc_arenas() {
+    // SAFETY: mallopt only tunes the allocator; it runs first thing in main,
+    // before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn limit_malloc_arenas() {}
+
+/// Connections closed since the last trim that make a trim worth its cost.
+const TRIM_AFTER_CLOSED: usize = 256;
+
+/// After a burst of connections closes, hand the freed pages back: glibc keeps
+/// freed memory that sits between live allocations, so 10,000 idle
+/// connections that came and went would otherwise leave RSS 100 MiB higher for
+/// good. A trim walks the heap (milliseconds), so it runs only after such a
+/// burst, on a blocking thread.
+pub fn spawn_trimmer(open_connections: fn() -> usize) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut peak = 0usize;
+        loop {
+            tick.tick().await;
+            let open = open_connections();
+            peak = peak.max(open);
+            if peak >= open + TRIM_AFTER_CLOSED {
+                peak = open;
+                let _ = tokio::task::spawn_blocking(trim).await;
+            }
+        }
+    })
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[expect(unsafe_code, reason = "malloc_trim has no safe wrapper")]
+fn trim() {
+    // SAFETY: malloc_trim only releases free memory; glibc locks each arena
+    // while it walks it, so it is safe to call while other threads allocate.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim() {}
