@@ -120,6 +120,11 @@ impl CapturedBody {
         self.head.len()
     }
 
+    /// Bytes held in memory (head and tail).
+    pub fn held(&self) -> usize {
+        self.head.len() + self.tail.len()
+    }
+
     /// The bytes kept past the cap (at most the last 64 KiB).
     pub fn tail_vec(&self) -> Vec<u8> {
         self.tail.iter().copied().collect()
@@ -145,8 +150,16 @@ pub struct Exchange {
     /// Path and query as sent upstream (selects the usage format).
     pub upstream_path: String,
     pub meta: RequestMeta,
-    /// The body as sent upstream.
+    /// The body as sent upstream, cut at the record cap when it is admitted
+    /// (see [`Exchange::admit_request_body`]).
     pub request_body: Bytes,
+    /// Length of the whole request body (more than `request_body` when cut).
+    pub request_body_total: u64,
+    /// Model, stream flag and user of a body cut at admission, read from the
+    /// whole body then.
+    pub request_fields: Option<extract::RequestFields>,
+    /// The prompt template of a body cut at admission, computed from the whole body then.
+    pub prompt_template: Option<String>,
     /// The body before prompt tags were stripped, kept only for the template.
     pub original_request_body: Option<Bytes>,
     pub status: Option<u16>,
@@ -163,6 +176,14 @@ pub struct Exchange {
     pub body_cap_bytes: usize,
 }
 
+/// A template kept by its hash only (an omitted request, or one over the cap).
+fn template_hash(template: &str) -> String {
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(template.as_bytes()))
+    )
+}
+
 fn body_text(bytes: &[u8], cap: usize) -> (String, bool) {
     if bytes.len() <= cap {
         (String::from_utf8_lossy(bytes).into_owned(), false)
@@ -171,12 +192,65 @@ fn body_text(bytes: &[u8], cap: usize) -> (String, bool) {
     }
 }
 
+/// Fixed cost of one queued exchange beside its bodies (ids, times, strings).
+const EXCHANGE_OVERHEAD_BYTES: usize = 1024;
+
 impl Exchange {
+    /// Keep what the record needs of the request body, and no more than the
+    /// record cap of it: a 32 MiB prompt must not wait in the record queue
+    /// whole. What the writer would read from the whole body (model, stream
+    /// flag, user; the prompt template) is read now when the body is cut.
+    pub fn admit_request_body(&mut self, sent: &Bytes, original: Option<Bytes>) {
+        let cap = self.body_cap_bytes;
+        self.request_body_total = sent.len() as u64;
+        // The pre-strip body only feeds the template, and only under a prompt id.
+        let original = original.filter(|_| self.meta.prompt_id.is_some());
+        let oversized = sent.len() > cap || original.as_ref().is_some_and(|o| o.len() > cap);
+        if !oversized {
+            self.request_body = sent.clone();
+            self.original_request_body = original;
+            return;
+        }
+        self.request_fields = Some(extract::request_fields(sent));
+        if self.meta.prompt_id.is_some() {
+            // A template longer than the cap is versioned by its hash, as an
+            // omitted one is: the version is found, its text is not kept.
+            self.prompt_template = crate::prompt::template(original.as_ref().unwrap_or(sent))
+                .map(|t| if t.len() > cap { template_hash(&t) } else { t });
+        }
+        self.request_body = sent.slice(..cap.min(sent.len()));
+        // A slice would keep the whole body alive: copy the head out.
+        self.request_body = Bytes::copy_from_slice(&self.request_body);
+        self.original_request_body = None;
+    }
+
+    /// Bytes this exchange holds while it waits for the writer: the record
+    /// queue is bounded by the sum of these, not by a count.
+    pub fn weight(&self) -> usize {
+        self.request_body.len()
+            + self.original_request_body.as_ref().map_or(0, Bytes::len)
+            + self.prompt_template.as_ref().map_or(0, String::len)
+            + self.response_body.held()
+            + self.path.len()
+            + self.target_url.len()
+            + self
+                .meta
+                .properties
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
+            + EXCHANGE_OVERHEAD_BYTES
+    }
+
     /// Turn the raw exchange into the record: usage (reported or estimated),
     /// model, cost, bodies (capped, or omitted as the client asked).
     pub fn finalize(mut self, prices: &PriceTable) -> RequestRecord {
         let flavor = ApiFlavor::from_path(&self.upstream_path);
-        let req = extract::request_fields(&self.request_body);
+        let req = self
+            .request_fields
+            .take()
+            .unwrap_or_else(|| extract::request_fields(&self.request_body));
+        let request_cut = self.request_body_total > self.request_body.len() as u64;
         let response_bytes = self.response_body.head();
         let success = self.status.is_some_and(|s| (200..300).contains(&s));
         // Only generation calls consume tokens: a GET of a stored response or a
@@ -253,18 +327,26 @@ impl Exchange {
         };
 
         let mut prompt_inputs = self.meta.prompt_inputs;
-        let prompt_template = self.meta.prompt_id.as_ref().and_then(|_| {
-            let src = self
-                .original_request_body
-                .as_ref()
-                .unwrap_or(&self.request_body);
-            crate::prompt::template(src)
+        let prompt_template = self.prompt_template.take().or_else(|| {
+            self.meta.prompt_id.as_ref().and_then(|_| {
+                let src = self
+                    .original_request_body
+                    .as_ref()
+                    .unwrap_or(&self.request_body);
+                crate::prompt::template(src)
+            })
         });
         // An omitted request is written nowhere: versions are kept by a hash of
         // the template, and the inputs are dropped.
         let prompt_template = if self.meta.omit_request {
             prompt_inputs = None;
-            prompt_template.map(|t| format!("sha256:{}", hex::encode(Sha256::digest(t.as_bytes()))))
+            prompt_template.map(|t| {
+                if t.starts_with("sha256:") {
+                    t
+                } else {
+                    template_hash(&t)
+                }
+            })
         } else {
             prompt_template
         };
@@ -274,7 +356,7 @@ impl Exchange {
             (None, false)
         } else {
             let (t, tr) = body_text(&self.request_body, cap);
-            (Some(t), tr)
+            (Some(t), tr || request_cut)
         };
         let no_response = self.response_body.total == 0 && self.status.is_none();
         let (response_body, response_body_truncated) = if self.meta.omit_response || no_response {
@@ -354,8 +436,18 @@ fn cap_text(text: &mut String) -> f64 {
 impl Exchange {
     /// Tokens counted with a tokenizer when the provider reported none.
     fn estimate_usage(&self, flavor: ApiFlavor, model: Option<&str>, response: &[u8]) -> Usage {
-        let (mut prompt_text, messages) = extract::prompt_text(flavor, &self.request_body);
-        let prompt_scale = cap_text(&mut prompt_text);
+        let kept = self.request_body.len();
+        let (mut prompt_text, messages, mut prompt_scale) =
+            if self.request_body_total > kept as u64 && kept > 0 {
+                // Only the head of a body cut at admission is here, and it no
+                // longer parses: count its text and scale by the bytes seen.
+                let head = String::from_utf8_lossy(&self.request_body).into_owned();
+                (head, 1, self.request_body_total as f64 / kept as f64)
+            } else {
+                let (text, messages) = extract::prompt_text(flavor, &self.request_body);
+                (text, messages, 1.0)
+            };
+        prompt_scale *= cap_text(&mut prompt_text);
         let mut completion = extract::completion_text(flavor, response, self.response_is_sse);
         let mut completion_scale = cap_text(&mut completion);
         // Only the capped head of a long answer was kept: scale by what was seen.
@@ -550,6 +642,46 @@ mod tests {
         assert!(!r.usage_estimated);
         assert_eq!(r.usage.unwrap().completion_tokens, 500);
         assert_eq!(r.cost_nano_usd, Some(7_500_000));
+    }
+
+    #[test]
+    fn oversized_request_bodies_are_cut_at_admission() {
+        let prices = PriceTable::builtin().unwrap();
+        let content = "word ".repeat(50_000);
+        let body = Bytes::from(format!(
+            r#"{{"model":"gpt-4o","user":"u-9","messages":[{{"role":"user","content":"{content}"}}]}}"#
+        ));
+        let mut ex = exchange(
+            "/v1/chat/completions",
+            "",
+            r#"{"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"ok"}}]}"#,
+            200,
+        );
+        ex.body_cap_bytes = 4096;
+        ex.meta.prompt_id = Some("p".into());
+        ex.admit_request_body(&body, None);
+        assert_eq!(ex.request_body.len(), 4096);
+        assert!(ex.weight() < 16 << 10, "{}", ex.weight());
+        let r = ex.finalize(&prices);
+        assert!(r.request_body_truncated);
+        assert_eq!(r.request_model.as_deref(), Some("gpt-4o"));
+        assert_eq!(r.user_id.as_deref(), Some("u-9"));
+        assert!(r.prompt_template.unwrap().starts_with("sha256:"));
+        // Estimated from the head, scaled to the whole body.
+        assert!(r.usage_estimated);
+        let prompt = r.usage.unwrap().prompt_tokens;
+        assert!((40_000..70_000).contains(&prompt), "{prompt}");
+    }
+
+    #[test]
+    fn small_request_bodies_are_kept_whole() {
+        let mut ex = exchange("/v1/chat/completions", "", "", 200);
+        let body = Bytes::from_static(br#"{"model":"gpt-4o"}"#);
+        ex.admit_request_body(&body, Some(Bytes::from_static(b"original")));
+        assert_eq!(ex.request_body, body);
+        // Without a prompt id the pre-strip body is not needed.
+        assert_eq!(ex.original_request_body, None);
+        assert!(ex.request_fields.is_none());
     }
 
     #[test]

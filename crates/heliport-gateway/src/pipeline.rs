@@ -326,7 +326,7 @@ fn target_forbidden(why: &str) -> GatewayError {
 fn exchange(state: &GatewayState, ctx: &mut Ctx) -> Exchange {
     let route = ctx.route.as_ref();
     let o = &mut ctx.opts;
-    Exchange {
+    let mut ex = Exchange {
         uid: Uuid::now_v7(),
         request_id: ctx.request_id,
         org_id: ctx.org_id.clone().unwrap_or_default(),
@@ -355,12 +355,12 @@ fn exchange(state: &GatewayState, ctx: &mut Ctx) -> Exchange {
             omit_response: o.omit_response,
             cache_enabled: o.cache.enabled,
         },
-        request_body: ctx.request_body.clone(),
-        original_request_body: ctx.original_request_body.take(),
         attempts: 1,
         body_cap_bytes: state.cfg.body_cap_bytes,
         ..Default::default()
-    }
+    };
+    ex.admit_request_body(&ctx.request_body, ctx.original_request_body.take());
+    ex
 }
 
 async fn forward(

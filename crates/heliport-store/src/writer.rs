@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use heliport_core::record::{Exchange, RequestRecord};
 use tokio::sync::{mpsc, watch};
 
 use crate::record_sink::PromptVersionCache;
-use crate::spool::Spool;
+use crate::spool::{Spool, SpoolError};
 use crate::sqlite::StoreError;
 
 /// Where finalized records go: [`crate::record_sink::SqliteRecordSink`]; tests use failing ones.
@@ -27,8 +28,12 @@ pub trait RecordSink: Send + Sync + 'static {
 
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
-    /// Exchanges the queue holds before new ones are dropped (and counted).
-    pub queue_capacity: usize,
+    /// Bytes of exchanges (bodies included) waiting for the writer, or being
+    /// written, before new ones are dropped (and counted).
+    pub queue_max_bytes: usize,
+    /// Bytes the spool file may grow to while the store is down; records past
+    /// it are dropped (and counted).
+    pub spool_max_bytes: u64,
     /// Records written per transaction at most.
     pub batch_size: usize,
     pub spool_path: PathBuf,
@@ -41,7 +46,8 @@ pub struct WriterConfig {
 impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
-            queue_capacity: 20_000,
+            queue_max_bytes: 64 << 20,
+            spool_max_bytes: 1 << 30,
             batch_size: 512,
             spool_path: PathBuf::from("heliport.spool"),
             spool_retry: Duration::from_secs(5),
@@ -50,28 +56,70 @@ impl Default for WriterConfig {
     }
 }
 
+/// An exchange with the bytes it holds, counted against the queue budget
+/// until it is written.
+struct Queued {
+    exchange: Exchange,
+    weight: usize,
+}
+
 /// The hot path's handle: hands an exchange to the writer, never waits.
 #[derive(Clone, Debug)]
 pub struct Recorder {
-    tx: mpsc::Sender<Exchange>,
+    tx: mpsc::UnboundedSender<Queued>,
+    budget: Arc<QueueBudget>,
+}
+
+/// Bytes held by queued (and in-flight) exchanges, against a limit.
+#[derive(Debug)]
+struct QueueBudget {
+    used: AtomicUsize,
+    max: usize,
+}
+
+impl QueueBudget {
+    fn try_take(&self, n: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                let next = used.saturating_add(n);
+                (next <= self.max).then_some(next)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, n: usize) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(n))
+            });
+        metrics::gauge!("heliport_record_queue_bytes").set(self.used() as f64);
+    }
+
+    fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
 }
 
 impl Recorder {
     pub fn record(&self, exchange: Exchange) {
-        match self.tx.try_send(exchange) {
+        let weight = exchange.weight();
+        if !self.budget.try_take(weight) {
+            metrics::counter!("heliport_records_dropped_total").increment(1);
+            if drop_log_due() {
+                tracing::error!(request_id = %exchange.request_id, queued_bytes = self.budget.used(), "record queue full: records are being dropped (see heliport_records_dropped_total; recording.queue_max_bytes)");
+            }
+            return;
+        }
+        match self.tx.send(Queued { exchange, weight }) {
             Ok(()) => {
                 metrics::counter!("heliport_records_queued_total").increment(1);
             }
-            Err(mpsc::error::TrySendError::Full(ex)) => {
+            Err(mpsc::error::SendError(q)) => {
+                self.budget.give_back(q.weight);
                 metrics::counter!("heliport_records_dropped_total").increment(1);
                 if drop_log_due() {
-                    tracing::error!(request_id = %ex.request_id, "record queue full: records are being dropped (see heliport_records_dropped_total)");
-                }
-            }
-            Err(mpsc::error::TrySendError::Closed(ex)) => {
-                metrics::counter!("heliport_records_dropped_total").increment(1);
-                if drop_log_due() {
-                    tracing::error!(request_id = %ex.request_id, "recorder stopped: records are being dropped");
+                    tracing::error!(request_id = %q.exchange.request_id, "recorder stopped: records are being dropped");
                 }
             }
         }
@@ -116,7 +164,7 @@ pub fn start<S: RecordSink>(
     prices: Arc<PriceTable>,
     cfg: WriterConfig,
 ) -> std::io::Result<(Recorder, WriterHandle)> {
-    let spool = Spool::open(&cfg.spool_path)?;
+    let spool = Spool::open(&cfg.spool_path, cfg.spool_max_bytes)?;
     // Exported from the start, so a dashboard shows 0 rather than nothing.
     for name in [
         "heliport_records_queued_total",
@@ -127,9 +175,14 @@ pub fn start<S: RecordSink>(
         metrics::counter!(name).increment(0);
     }
     metrics::gauge!("heliport_spool_pending").set(spool.pending() as f64);
-    let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let budget = Arc::new(QueueBudget {
+        used: AtomicUsize::new(0),
+        max: cfg.queue_max_bytes.max(1),
+    });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let writer = Writer {
+        budget: budget.clone(),
         sink,
         prices,
         spool: Some(spool),
@@ -138,10 +191,11 @@ pub fn start<S: RecordSink>(
         last_replay_attempt: None,
     };
     let task = tokio::spawn(writer.run(rx, shutdown_rx));
-    Ok((Recorder { tx }, WriterHandle { shutdown, task }))
+    Ok((Recorder { tx, budget }, WriterHandle { shutdown, task }))
 }
 
 struct Writer<S> {
+    budget: Arc<QueueBudget>,
     sink: S,
     prices: Arc<PriceTable>,
     /// `None` only while a blocking spool operation holds it.
@@ -152,9 +206,13 @@ struct Writer<S> {
 }
 
 impl<S: RecordSink> Writer<S> {
-    async fn run(mut self, mut rx: mpsc::Receiver<Exchange>, mut shutdown: watch::Receiver<bool>) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Queued>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         self.replay_spool().await;
-        let mut batch: Vec<Exchange> = Vec::with_capacity(self.cfg.batch_size);
+        let mut batch: Vec<Queued> = Vec::with_capacity(self.cfg.batch_size);
         loop {
             let first = tokio::select! {
                 m = rx.recv() => m,
@@ -198,11 +256,18 @@ impl<S: RecordSink> Writer<S> {
         self.replay_spool().await;
     }
 
-    async fn write(&mut self, batch: Vec<Exchange>) {
+    async fn write(&mut self, batch: Vec<Queued>) {
         metrics::gauge!("heliport_record_batch_size").set(batch.len() as f64);
+        let weight: usize = batch.iter().map(|q| q.weight).sum();
+        self.write_exchanges(batch.into_iter().map(|q| q.exchange))
+            .await;
+        // Records are stored or spooled now: their bytes leave the budget.
+        self.budget.give_back(weight);
+    }
+
+    async fn write_exchanges(&mut self, batch: impl Iterator<Item = Exchange>) {
         let prices = &self.prices;
         let mut records: Vec<RequestRecord> = batch
-            .into_iter()
             .filter_map(|ex| {
                 let id = ex.request_id;
                 // A parser bug on one odd answer must not take the writer down with it.
@@ -266,6 +331,12 @@ impl<S: RecordSink> Writer<S> {
         let n = records.len() as u64;
         match self.with_spool(move |s| s.append(&records)).await {
             Some(Ok(())) => metrics::counter!("heliport_records_spooled_total").increment(n),
+            Some(Err(SpoolError::Full(full))) => {
+                metrics::counter!("heliport_records_dropped_total").increment(n);
+                if drop_log_due() {
+                    tracing::error!(path = %self.cfg.spool_path.display(), "{full}: records dropped (recording.spool_max_bytes)");
+                }
+            }
             Some(Err(e)) => {
                 metrics::counter!("heliport_records_dropped_total").increment(n);
                 tracing::error!(error = %e, path = %self.cfg.spool_path.display(), records = n, "cannot write the spool: records dropped");
@@ -286,36 +357,47 @@ impl<S: RecordSink> Writer<S> {
         }
     }
 
-    /// Write the spool back to the store; on failure it stays for the next try.
+    /// Write the spool back to the store, a batch at a time; on failure it
+    /// stays for the next try.
     async fn replay_spool(&mut self) {
         self.last_replay_attempt = Some(Instant::now());
+        let batch = self.cfg.batch_size.max(1);
         while self.spool.as_ref().is_some_and(|s| s.pending() > 0) {
-            let (mut records, corrupt) = match self.with_spool(Spool::take).await {
-                Some(Ok(v)) => v,
-                Some(Err(e)) => {
-                    tracing::error!(error = %e, "cannot read the spool");
-                    return;
-                }
-                None => return,
-            };
-            if corrupt > 0 {
-                metrics::counter!("heliport_records_dropped_total").increment(corrupt);
-                tracing::error!(lines = corrupt, "unreadable spool lines skipped");
-            }
-            for chunk in records.chunks_mut(self.cfg.batch_size.max(1)) {
-                match self.sink.insert_records(chunk, &mut self.versions).await {
-                    Ok(n) => metrics::counter!("heliport_records_written_total").increment(n),
-                    Err(e) => {
-                        self.versions.clear();
-                        tracing::warn!(error = %e, "store still unavailable: spool kept");
+            let mut written = 0u64;
+            loop {
+                let (mut records, corrupt) = match self
+                    .with_spool(move |s| s.next_batch(batch, REPLAY_BATCH_BYTES))
+                    .await
+                {
+                    Some(Ok(v)) => v,
+                    Some(Err(e)) => {
+                        tracing::error!(error = %e, "cannot read the spool");
                         return;
                     }
+                    None => return,
+                };
+                if records.is_empty() && corrupt == 0 {
+                    break;
+                }
+                if let Err(e) = self
+                    .sink
+                    .insert_records(&mut records, &mut self.versions)
+                    .await
+                {
+                    self.versions.clear();
+                    self.with_spool(Spool::rewind).await;
+                    tracing::warn!(error = %e, "store still unavailable: spool kept");
+                    return;
+                }
+                written += records.len() as u64;
+                metrics::counter!("heliport_records_written_total").increment(records.len() as u64);
+                if corrupt > 0 {
+                    metrics::counter!("heliport_records_dropped_total").increment(corrupt);
+                    tracing::error!(lines = corrupt, "unreadable spool lines skipped");
                 }
             }
             match self.with_spool(Spool::replayed).await {
-                Some(Ok(())) => {
-                    tracing::info!(records = records.len(), "spool written to the store")
-                }
+                Some(Ok(())) => tracing::info!(records = written, "spool written to the store"),
                 Some(Err(e)) => {
                     tracing::error!(error = %e, "cannot clear the replayed spool");
                     return;
@@ -325,6 +407,9 @@ impl<S: RecordSink> Writer<S> {
         }
     }
 }
+
+/// Bytes of spool lines read into memory at once during a replay.
+const REPLAY_BATCH_BYTES: usize = 8 << 20;
 
 #[cfg(test)]
 mod tests {
@@ -373,7 +458,8 @@ mod tests {
 
     fn cfg(dir: &std::path::Path) -> WriterConfig {
         WriterConfig {
-            queue_capacity: 100,
+            queue_max_bytes: 1 << 20,
+            spool_max_bytes: 1 << 20,
             batch_size: 8,
             spool_path: dir.join("test.spool"),
             spool_retry: Duration::from_millis(50),
@@ -394,7 +480,12 @@ mod tests {
         drop(rec);
         handle.shutdown().await;
         assert!(sink.stored.lock().unwrap().is_empty());
-        assert_eq!(Spool::open(dir.join("test.spool")).unwrap().pending(), 20);
+        assert_eq!(
+            Spool::open(dir.join("test.spool"), u64::MAX)
+                .unwrap()
+                .pending(),
+            20
+        );
 
         // Restart with the store back: the spool is written first.
         sink.down.store(false, Ordering::SeqCst);
@@ -408,7 +499,84 @@ mod tests {
             stored[20].path.ends_with("n=99"),
             "new records come after the spool"
         );
-        assert_eq!(Spool::open(dir.join("test.spool")).unwrap().pending(), 0);
+        assert_eq!(
+            Spool::open(dir.join("test.spool"), u64::MAX)
+                .unwrap()
+                .pending(),
+            0
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A store that holds every write until it is let go.
+    #[derive(Clone)]
+    struct GatedSink {
+        gate: Arc<tokio::sync::Semaphore>,
+        stored: Arc<Mutex<Vec<RequestRecord>>>,
+    }
+
+    impl RecordSink for GatedSink {
+        async fn insert_records(
+            &self,
+            records: &mut [RequestRecord],
+            _versions: &mut PromptVersionCache,
+        ) -> Result<u64, StoreError> {
+            let _permit = self.gate.acquire().await;
+            self.stored.lock().unwrap().extend(records.iter().cloned());
+            Ok(records.len() as u64)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_queue_is_bounded_in_bytes() {
+        let dir = std::env::temp_dir().join(format!("heliport-writer-{}", uuid::Uuid::new_v4()));
+        let prices = Arc::new(PriceTable::builtin().unwrap());
+        let sink = GatedSink {
+            gate: Arc::new(tokio::sync::Semaphore::new(0)),
+            stored: Arc::default(),
+        };
+        let mut c = cfg(&dir);
+        c.queue_max_bytes = 1 << 20;
+        let (rec, handle) = start(sink.clone(), prices, c).unwrap();
+        let body = bytes::Bytes::from(vec![b'x'; 300 << 10]);
+        for i in 0..10 {
+            let mut ex = exchange(i);
+            ex.body_cap_bytes = 1 << 20;
+            ex.admit_request_body(&body, None);
+            rec.record(ex);
+        }
+        // 300 KiB each against 1 MiB: three fit, the rest are dropped.
+        sink.gate.add_permits(100);
+        drop(rec);
+        handle.shutdown().await;
+        assert_eq!(sink.stored.lock().unwrap().len(), 3);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn the_spool_keeps_to_its_disk_budget() {
+        let dir = std::env::temp_dir().join(format!("heliport-writer-{}", uuid::Uuid::new_v4()));
+        let prices = Arc::new(PriceTable::builtin().unwrap());
+        let sink = FlakySink::default();
+        sink.down.store(true, Ordering::SeqCst);
+        let mut c = cfg(&dir);
+        c.batch_size = 1;
+        c.spool_max_bytes = 4 << 10;
+        let (rec, handle) = start(sink.clone(), prices.clone(), c.clone()).unwrap();
+        for i in 0..50 {
+            rec.record(exchange(i));
+        }
+        drop(rec);
+        handle.shutdown().await;
+        let spool = Spool::open(dir.join("test.spool"), u64::MAX).unwrap();
+        assert!(spool.bytes() <= 4 << 10, "{}", spool.bytes());
+        let kept = spool.pending() as usize;
+        assert!(kept > 0 && kept < 50, "{kept}");
+        sink.down.store(false, Ordering::SeqCst);
+        let (rec, handle) = start(sink.clone(), prices, c).unwrap();
+        drop(rec);
+        handle.shutdown().await;
+        assert_eq!(sink.stored.lock().unwrap().len(), kept);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -453,10 +621,12 @@ mod tests {
         }
         let spool_path = dir.join("test.spool");
         let deadline = Instant::now() + Duration::from_secs(5);
-        while Spool::open(&spool_path).unwrap().pending() < 10 && Instant::now() < deadline {
+        while Spool::open(&spool_path, u64::MAX).unwrap().pending() < 10
+            && Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(Spool::open(&spool_path).unwrap().pending(), 10);
+        assert_eq!(Spool::open(&spool_path, u64::MAX).unwrap().pending(), 10);
         // The store comes back: the spool is written back without a restart.
         sqlx::raw_sql(include_str!("../migrations/0001_init.sql"))
             .execute(store.pool())
@@ -475,7 +645,7 @@ mod tests {
         assert_eq!(count().await, 10);
         drop(rec);
         handle.shutdown().await;
-        assert_eq!(Spool::open(&spool_path).unwrap().pending(), 0);
+        assert_eq!(Spool::open(&spool_path, u64::MAX).unwrap().pending(), 0);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

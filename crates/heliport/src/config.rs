@@ -64,7 +64,11 @@ pub struct RecordingConfig {
     /// Largest request or response body kept in a record.
     pub max_body_bytes: usize,
     pub spool_path: PathBuf,
-    pub queue_capacity: usize,
+    /// Bytes of records (bodies included) waiting for the writer before new
+    /// ones are dropped (and counted).
+    pub queue_max_bytes: usize,
+    /// Bytes the spool may hold on disk while the database is down.
+    pub spool_max_bytes: u64,
     pub batch_size: usize,
 }
 
@@ -136,7 +140,8 @@ impl Default for RecordingConfig {
         RecordingConfig {
             max_body_bytes: 1 << 20,
             spool_path: PathBuf::from("heliport.spool"),
-            queue_capacity: 20_000,
+            queue_max_bytes: 64 << 20,
+            spool_max_bytes: 1 << 30,
             batch_size: 512,
         }
     }
@@ -234,6 +239,14 @@ impl Config {
         env_parse(
             "HELIPORT_RECORD_MAX_BODY_BYTES",
             &mut self.recording.max_body_bytes,
+        )?;
+        env_parse(
+            "HELIPORT_RECORD_QUEUE_MAX_BYTES",
+            &mut self.recording.queue_max_bytes,
+        )?;
+        env_parse(
+            "HELIPORT_SPOOL_MAX_BYTES",
+            &mut self.recording.spool_max_bytes,
         )?;
         if let Some(v) = env("HELIPORT_SPOOL_PATH") {
             self.recording.spool_path = PathBuf::from(v);

@@ -172,7 +172,8 @@ pub fn serve_blocking(runtime: tokio::runtime::Runtime, cfg: Config) -> Result<(
         cfg.database_url.clone(),
         prices.clone(),
         WriterConfig {
-            queue_capacity: cfg.recording.queue_capacity,
+            queue_max_bytes: cfg.recording.queue_max_bytes,
+            spool_max_bytes: cfg.recording.spool_max_bytes,
             batch_size: cfg.recording.batch_size,
             spool_path: cfg.recording.spool_path.clone(),
             spool_retry: Duration::from_secs(5),
