@@ -4,6 +4,7 @@
 //! header, what was wrong and what is accepted. Later stages never touch raw headers.
 
 use http::HeaderMap;
+use secrecy::SecretString;
 use uuid::Uuid;
 
 /// A malformed `Helicone-*` header (answered as a 400 `invalid_header`).
@@ -96,10 +97,12 @@ impl CodeMatch {
 }
 
 /// One entry of `Helicone-Fallbacks` (SPEC §3.2).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct FallbackEntry {
     pub target_url: String,
-    pub headers: Vec<(String, String)>,
+    /// Set over the client's headers for this entry; values often carry a
+    /// provider key, so they never print.
+    pub headers: Vec<(String, SecretString)>,
     pub on_codes: Vec<CodeMatch>,
     pub body_key_override: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -157,17 +160,18 @@ fn format_quota(q: f64) -> String {
 }
 
 /// `Helicone-Posthog-*`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PosthogOptions {
-    pub key: String,
+    /// Never stored or logged.
+    pub key: SecretString,
     pub host: String,
 }
 
 /// Every `Helicone-*` header of one request, typed.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct RequestOptions {
     /// The raw `Helicone-Auth` value; the auth stage validates it.
-    pub auth: Option<String>,
+    pub auth: Option<SecretString>,
     pub target_url: Option<String>,
     pub openai_api_base: Option<String>,
     pub request_id: Option<Uuid>,
@@ -285,7 +289,7 @@ struct Parser<'h> {
     retry_fields: Vec<(&'h str, String)>,
     cache_fields: Vec<(&'h str, String)>,
     posthog_host: Option<String>,
-    posthog_key: Option<String>,
+    posthog_key: Option<SecretString>,
     first_error: Option<OptionError>,
 }
 
@@ -309,7 +313,7 @@ impl<'h> Parser<'h> {
             return Ok(());
         }
         match lname {
-            "helicone-auth" => o.auth = Some(v.to_string()),
+            "helicone-auth" => o.auth = Some(SecretString::from(v)),
             "helicone-target-url" => o.target_url = Some(parse_url(shown, v)?),
             "helicone-openai-api-base" => o.openai_api_base = Some(parse_url(shown, v)?),
             "helicone-request-id" => {
@@ -356,7 +360,7 @@ impl<'h> Parser<'h> {
                 o.llm_security_enabled = is_true(v)
             }
             "helicone-stream-force-format" => o.stream_force_format = is_true(v),
-            "helicone-posthog-key" => self.posthog_key = non_empty(v),
+            "helicone-posthog-key" => self.posthog_key = non_empty(v).map(SecretString::from),
             "helicone-posthog-host" => self.posthog_host = Some(parse_url(shown, v)?),
             // Unknown Helicone-* headers are stripped before forwarding and otherwise ignored,
             // so clients written for newer Helicone features keep working.
@@ -680,7 +684,7 @@ fn parse_fallback_entry(
                     format!("entry {i}: '{k}' is not a valid header"),
                 ));
             }
-            headers.push((k.to_ascii_lowercase(), v.to_string()));
+            headers.push((k.to_ascii_lowercase(), SecretString::from(v)));
         }
     }
     let mut on_codes = Vec::new();
@@ -736,6 +740,7 @@ fn parse_code(header: &str, i: usize, code: &serde_json::Value) -> Result<CodeMa
 mod tests {
     use super::*;
     use http::HeaderValue;
+    use secrecy::ExposeSecret;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -799,7 +804,8 @@ mod tests {
     #[test]
     fn empty_headers_give_defaults() {
         let o = parse(&[("content-type", "application/json")]).unwrap();
-        assert_eq!(o, RequestOptions::default());
+        // Secrets do not compare, so compare what prints (secrets redacted).
+        assert_eq!(format!("{o:?}"), format!("{:?}", RequestOptions::default()));
     }
 
     #[test]
@@ -969,10 +975,13 @@ mod tests {
         .unwrap();
         let f = o.fallbacks.unwrap();
         assert_eq!(f.len(), 2);
+        let (name, value) = &f[0].headers[0];
         assert_eq!(
-            f[0].headers,
-            vec![("authorization".into(), "Bearer x".into())]
+            (name.as_str(), value.expose_secret()),
+            ("authorization", "Bearer x")
         );
+        // Entry headers often carry provider keys: they never print.
+        assert!(!format!("{f:?}").contains("Bearer x"));
         assert!(f[0].on_codes.iter().any(|c| c.matches(503)));
         assert!(!f[0].on_codes.iter().any(|c| c.matches(404)));
         assert!(f[1].body_key_override.is_some());
@@ -993,7 +1002,9 @@ mod tests {
     #[test]
     fn posthog_needs_a_key() {
         let o = parse(&[("helicone-posthog-key", "phc_1")]).unwrap();
-        assert_eq!(o.posthog.unwrap().host, "https://app.posthog.com");
+        let posthog = o.posthog.unwrap();
+        assert_eq!(posthog.host, "https://app.posthog.com");
+        assert!(!format!("{posthog:?}").contains(posthog.key.expose_secret()));
         assert!(parse(&[("helicone-posthog-host", "https://eu.posthog.com")]).is_err());
     }
 
