@@ -58,6 +58,19 @@ impl Ctx<'_> {
     pub fn pieces(&self) -> Vec<&str> {
         split_reply(self.reply)
     }
+
+    /// `x-mock-usage-json` as a value, for the endpoints built with `json!`.
+    pub fn usage_value(&self) -> Option<Value> {
+        self.controls
+            .usage_json
+            .as_deref()
+            .and_then(|u| serde_json::from_str(u).ok())
+    }
+
+    /// The `service_tier` to report, as a JSON string.
+    pub fn service_tier(&self) -> String {
+        crate::text::json_str(self.controls.service_tier.as_deref().unwrap_or("default"))
+    }
 }
 
 /// Which provider's error shape a route uses.
