@@ -67,9 +67,13 @@ impl Ctx<'_> {
             .and_then(|u| serde_json::from_str(u).ok())
     }
 
-    /// The `service_tier` to report, as a JSON string.
-    pub fn service_tier(&self) -> String {
-        crate::text::json_str(self.controls.service_tier.as_deref().unwrap_or("default"))
+    /// The `service_tier` to report, as a JSON string (borrowed unless a
+    /// test set one: chat completions are the benchmark's hot path).
+    pub fn service_tier(&self) -> std::borrow::Cow<'static, str> {
+        match &self.controls.service_tier {
+            Some(t) => crate::text::json_str(t).into(),
+            None => r#""default""#.into(),
+        }
     }
 }
 
