@@ -348,6 +348,7 @@ impl PriceTable {
                 .iter()
                 .filter_map(|p| {
                     p.own_model(&model_ref)
+                        .or_else(|| p.own_model(&expand_compact_dates(&model_ref)?))
                         .map(|m| describe::describe_model(&p.id, None, m, at))
                 })
                 .collect(),

@@ -686,6 +686,10 @@ fn compact_dates_are_spelled_out_when_nothing_matches() {
     // through a fallback provider too
     assert_eq!(nano("azure", "gpt-4o-20240806", &u), Some(7_500_000));
     assert_eq!(nano("openai", "gpt-4o-20241306", &u), None);
+    let shown = table().describe("gpt-4o-20240806", None, at(NOW));
+    assert!(shown
+        .iter()
+        .any(|d| d.provider_id == "openai" && d.model_id == "gpt-4o"));
 }
 
 #[test]
