@@ -253,7 +253,21 @@ def heliport():
         port = free_port()
         env["HELIPORT_LISTEN"] = f"127.0.0.1:{port}"
         env["HELIPORT_AUTH_MODE"] = "required"
-        for provider in ("OPENAI", "ANTHROPIC", "GEMINI"):
+        # Every provider route goes to the mock (the cost conformance test
+        # uses them all).
+        for provider in (
+            "OPENAI",
+            "ANTHROPIC",
+            "GEMINI",
+            "AZURE",
+            "GROQ",
+            "MISTRAL",
+            "DEEPSEEK",
+            "XAI",
+            "TOGETHER",
+            "OPENROUTER",
+            "FIREWORKS",
+        ):
             env[f"HELIPORT_{provider}_BASE_URL"] = mock_url
         gateway = Process("heliport serve", [str(binary), "serve"], env, tmp / "heliport.log")
         url = f"http://127.0.0.1:{port}"

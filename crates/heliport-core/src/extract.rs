@@ -20,7 +20,7 @@ use crate::sse::{SseEvent, SseParser};
 use crate::usage::Usage;
 
 /// The response convention of an upstream endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ApiFlavor {
     /// chat/completions, completions, embeddings and every OpenAI-compatible provider.
     OpenAiChat,
@@ -31,6 +31,7 @@ pub enum ApiFlavor {
     /// Gemini `generateContent` / `streamGenerateContent` (AI Studio and Vertex).
     Gemini,
     /// Anything else: the response shape is sniffed instead.
+    #[default]
     Unknown,
 }
 
@@ -71,6 +72,21 @@ pub struct Extracted {
     pub model: Option<String>,
     /// The service tier the provider says it used (OpenAI `service_tier`, Anthropic `usage.service_tier`).
     pub service_tier: Option<String>,
+    /// The convention the usage was read in (`Unknown` without usage).
+    pub flavor: ApiFlavor,
+}
+
+impl Extracted {
+    /// Applies a provider's own reading of its API flavor's fields, given
+    /// its price-table id: xAI's chat completions leave reasoning tokens
+    /// out of `completion_tokens` (genai-prices' xAI extractor adds them in).
+    pub fn adjust_for_provider(&mut self, price_provider: &str) {
+        if self.flavor == ApiFlavor::OpenAiChat && price_provider == "x-ai" {
+            if let Some(u) = &mut self.usage {
+                u.completion_tokens = u.completion_tokens.saturating_add(u.reasoning_tokens);
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -129,6 +145,10 @@ trait LaxTarget<'de>: Sized {
     }
     fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(None)
     }
 }
@@ -204,9 +224,8 @@ impl<'de, T: LaxTarget<'de>> Visitor<'de> for LaxVisitor<T> {
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Lax(None))
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        T::from_seq(seq).map(Lax)
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         T::from_map(map).map(Lax)
@@ -258,14 +277,60 @@ struct RawUsage {
     output_tokens_details: Lax<Details>,
     cache_read_input_tokens: Lax<u64>,
     cache_creation_input_tokens: Lax<u64>,
+    /// Anthropic's cache writes by duration.
+    cache_creation: Lax<CacheCreation>,
+    /// Anthropic's server-side tools.
+    server_tool_use: Lax<ServerToolUse>,
     service_tier: Lax<String>,
 }
 
+/// The `*_tokens_details` of every convention (OpenAI chat and Responses,
+/// Anthropic `output_tokens_details`).
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Details {
     cached_tokens: Lax<u64>,
+    /// Cache writes (OpenRouter and other OpenAI-compatible servers).
+    cache_write_tokens: Lax<u64>,
     reasoning_tokens: Lax<u64>,
+    /// Anthropic's name for reasoning tokens.
+    thinking_tokens: Lax<u64>,
+    audio_tokens: Lax<u64>,
+    /// Image tokens (OpenAI's image endpoints).
+    image_tokens: Lax<u64>,
+}
+
+impl Details {
+    fn cached(d: &Lax<Details>) -> Option<u64> {
+        d.get().and_then(|d| d.cached_tokens.val())
+    }
+    fn cache_write(d: &Lax<Details>) -> u64 {
+        d.get()
+            .and_then(|d| d.cache_write_tokens.val())
+            .unwrap_or(0)
+    }
+    fn reasoning(d: &Lax<Details>) -> u64 {
+        d.get().and_then(|d| d.reasoning_tokens.val()).unwrap_or(0)
+    }
+    fn audio(d: &Lax<Details>) -> u64 {
+        d.get().and_then(|d| d.audio_tokens.val()).unwrap_or(0)
+    }
+    fn image(d: &Lax<Details>) -> u64 {
+        d.get().and_then(|d| d.image_tokens.val()).unwrap_or(0)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CacheCreation {
+    ephemeral_5m_input_tokens: Lax<u64>,
+    ephemeral_1h_input_tokens: Lax<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ServerToolUse {
+    web_search_requests: Lax<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -277,6 +342,77 @@ struct GeminiUsage {
     thoughts_token_count: Lax<u64>,
     tool_use_prompt_token_count: Lax<u64>,
     total_token_count: Lax<u64>,
+    prompt_tokens_details: Lax<Modalities>,
+    cache_tokens_details: Lax<Modalities>,
+    candidates_tokens_details: Lax<Modalities>,
+    tool_use_prompt_tokens_details: Lax<Modalities>,
+}
+
+/// A Gemini modality name, read without allocating.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Modality {
+    Text,
+    Audio,
+    Image,
+    Video,
+    Document,
+}
+
+impl LaxTarget<'_> for Modality {
+    fn from_str(v: &str) -> Option<Self> {
+        const NAMES: [(&str, Modality); 5] = [
+            ("TEXT", Modality::Text),
+            ("AUDIO", Modality::Audio),
+            ("IMAGE", Modality::Image),
+            ("VIDEO", Modality::Video),
+            ("DOCUMENT", Modality::Document),
+        ];
+        NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(v))
+            .map(|(_, m)| *m)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ModalityCount {
+    modality: Lax<Modality>,
+    token_count: Lax<u64>,
+}
+
+/// Gemini's `[{modality, tokenCount}]` lists. Like genai-prices, only the
+/// first entry of each modality counts.
+#[derive(Default, Clone, Copy)]
+struct Modalities {
+    seen: [bool; 5],
+    counts: [u64; 5],
+}
+
+impl Modalities {
+    fn of(&self, m: Modality) -> u64 {
+        self.counts[m as usize]
+    }
+    fn get(l: &Lax<Modalities>) -> Modalities {
+        l.get().copied().unwrap_or_default()
+    }
+}
+
+impl<'de> LaxTarget<'de> for Modalities {
+    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+        let mut out = Modalities::default();
+        while let Some(item) = seq.next_element::<Lax<ModalityCount>>()? {
+            let Some(m) = item.get().and_then(|i| i.modality.get().copied()) else {
+                continue;
+            };
+            let i = m as usize;
+            if !out.seen[i] {
+                out.seen[i] = true;
+                out.counts[i] = item.get().and_then(|i| i.token_count.val()).unwrap_or(0);
+            }
+        }
+        Ok(Some(out))
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -305,7 +441,10 @@ lax_object!(
     Box<Doc>,
     RawUsage,
     Details,
+    CacheCreation,
+    ServerToolUse,
     GeminiUsage,
+    ModalityCount,
     XGroq,
     RequestMetadata
 );
@@ -320,21 +459,18 @@ fn chat_usage(u: &RawUsage) -> Option<Usage> {
         // Some OpenAI-compatible servers answer chat requests in the Responses convention.
         return responses_usage(u);
     }
-    let cached = u
-        .prompt_tokens_details
-        .get()
-        .and_then(|d| d.cached_tokens.val())
-        .or(u.prompt_cache_hit_tokens.val());
-    let reasoning = u
-        .completion_tokens_details
-        .get()
-        .and_then(|d| d.reasoning_tokens.val());
+    let (pd, cd) = (&u.prompt_tokens_details, &u.completion_tokens_details);
     Some(Usage {
         prompt_tokens: prompt.unwrap_or(0),
         completion_tokens: completion.unwrap_or(0),
-        prompt_cache_read_tokens: cached.unwrap_or(0),
-        prompt_cache_write_tokens: 0,
-        reasoning_tokens: reasoning.unwrap_or(0),
+        prompt_cache_read_tokens: Details::cached(pd)
+            .or(u.prompt_cache_hit_tokens.val())
+            .unwrap_or(0),
+        prompt_cache_write_tokens: Details::cache_write(pd),
+        reasoning_tokens: Details::reasoning(cd),
+        prompt_audio_tokens: Details::audio(pd),
+        completion_audio_tokens: Details::audio(cd),
+        ..Usage::default()
     })
 }
 
@@ -343,20 +479,16 @@ fn responses_usage(u: &RawUsage) -> Option<Usage> {
     if input.is_none() && output.is_none() {
         return None;
     }
-    let cached = u
-        .input_tokens_details
-        .get()
-        .and_then(|d| d.cached_tokens.val());
-    let reasoning = u
-        .output_tokens_details
-        .get()
-        .and_then(|d| d.reasoning_tokens.val());
+    let (id, od) = (&u.input_tokens_details, &u.output_tokens_details);
     Some(Usage {
         prompt_tokens: input.unwrap_or(0),
         completion_tokens: output.unwrap_or(0),
-        prompt_cache_read_tokens: cached.unwrap_or(0),
-        prompt_cache_write_tokens: 0,
-        reasoning_tokens: reasoning.unwrap_or(0),
+        prompt_cache_read_tokens: Details::cached(id).unwrap_or(0),
+        prompt_cache_write_tokens: Details::cache_write(id),
+        reasoning_tokens: Details::reasoning(od),
+        prompt_image_tokens: Details::image(id),
+        completion_image_tokens: Details::image(od),
+        ..Usage::default()
     })
 }
 
@@ -367,15 +499,36 @@ struct AnthropicParts {
     input: Option<u64>,
     cache_read: Option<u64>,
     cache_write: Option<u64>,
+    cache_write_5m: Option<u64>,
+    cache_write_1h: Option<u64>,
+    web_searches: Option<u64>,
+    thinking: Option<u64>,
     output: Option<u64>,
 }
 
 impl AnthropicParts {
     fn merge(&mut self, u: &RawUsage) {
         // Later values are cumulative, so each reported field replaces the earlier one.
+        let cc = u.cache_creation.get();
         self.input = u.input_tokens.val().or(self.input);
         self.cache_read = u.cache_read_input_tokens.val().or(self.cache_read);
         self.cache_write = u.cache_creation_input_tokens.val().or(self.cache_write);
+        self.cache_write_5m = cc
+            .and_then(|c| c.ephemeral_5m_input_tokens.val())
+            .or(self.cache_write_5m);
+        self.cache_write_1h = cc
+            .and_then(|c| c.ephemeral_1h_input_tokens.val())
+            .or(self.cache_write_1h);
+        self.web_searches = u
+            .server_tool_use
+            .get()
+            .and_then(|s| s.web_search_requests.val())
+            .or(self.web_searches);
+        self.thinking = u
+            .output_tokens_details
+            .get()
+            .and_then(|d| d.thinking_tokens.val())
+            .or(self.thinking);
         self.output = u.output_tokens.val().or(self.output);
     }
 
@@ -388,7 +541,13 @@ impl AnthropicParts {
             return None;
         }
         let read = self.cache_read.unwrap_or(0);
-        let write = self.cache_write.unwrap_or(0);
+        let (w5m, w1h) = (
+            self.cache_write_5m.unwrap_or(0),
+            self.cache_write_1h.unwrap_or(0),
+        );
+        // The total is always sent beside the breakdown; a breakdown alone
+        // still says how much was written.
+        let write = self.cache_write.unwrap_or_else(|| w5m.saturating_add(w1h));
         Some(Usage {
             // Anthropic's input_tokens excludes cache reads and writes; ours includes them.
             prompt_tokens: self
@@ -399,7 +558,11 @@ impl AnthropicParts {
             completion_tokens: self.output.unwrap_or(0),
             prompt_cache_read_tokens: read,
             prompt_cache_write_tokens: write,
-            reasoning_tokens: 0,
+            prompt_cache_write_5m_tokens: w5m,
+            prompt_cache_write_1h_tokens: w1h,
+            reasoning_tokens: self.thinking.unwrap_or(0),
+            web_searches: self.web_searches.unwrap_or(0),
+            ..Usage::default()
         })
     }
 }
@@ -424,14 +587,33 @@ fn gemini_usage(g: &GeminiUsage) -> Option<Usage> {
         return None;
     }
     let thoughts = thoughts.unwrap_or(0);
+    let prompt_d = Modalities::get(&g.prompt_tokens_details);
+    let tool_d = Modalities::get(&g.tool_use_prompt_tokens_details);
+    let cache_d = Modalities::get(&g.cache_tokens_details);
+    let out_d = Modalities::get(&g.candidates_tokens_details);
+    // Documents are priced as images (genai-prices maps them so).
+    let visual = |d: &Modalities| {
+        d.of(Modality::Image)
+            .saturating_add(d.of(Modality::Document))
+    };
+    let both = |f: &dyn Fn(&Modalities) -> u64| f(&prompt_d).saturating_add(f(&tool_d));
     Some(Usage {
         // promptTokenCount already includes cachedContentTokenCount; tool-use
         // prompts are billed as input but reported beside it.
         prompt_tokens: prompt.unwrap_or(0).saturating_add(tool_prompt.unwrap_or(0)),
         completion_tokens: candidates.unwrap_or(0).saturating_add(thoughts),
         prompt_cache_read_tokens: g.cached_content_token_count.val().unwrap_or(0),
-        prompt_cache_write_tokens: 0,
         reasoning_tokens: thoughts,
+        prompt_audio_tokens: both(&|d| d.of(Modality::Audio)),
+        prompt_image_tokens: both(&visual),
+        prompt_video_tokens: both(&|d| d.of(Modality::Video)),
+        prompt_cache_read_audio_tokens: cache_d.of(Modality::Audio),
+        prompt_cache_read_image_tokens: visual(&cache_d),
+        prompt_cache_read_video_tokens: cache_d.of(Modality::Video),
+        completion_audio_tokens: out_d.of(Modality::Audio),
+        completion_image_tokens: visual(&out_d),
+        completion_video_tokens: out_d.of(Modality::Video),
+        ..Usage::default()
     })
 }
 
@@ -479,6 +661,14 @@ fn sniff(doc: &Doc) -> ApiFlavor {
 }
 
 fn extract_doc(flavor: ApiFlavor, doc: &Doc) -> Extracted {
+    let mut x = extract_doc_as(flavor, doc);
+    if x.usage.is_none() {
+        x.flavor = ApiFlavor::Unknown;
+    }
+    x
+}
+
+fn extract_doc_as(flavor: ApiFlavor, doc: &Doc) -> Extracted {
     match flavor {
         ApiFlavor::OpenAiChat => Extracted {
             usage: doc.usage.get().and_then(chat_usage).or_else(|| {
@@ -489,6 +679,7 @@ fn extract_doc(flavor: ApiFlavor, doc: &Doc) -> Extracted {
             }),
             model: doc.model.text(),
             service_tier: doc.service_tier.text(),
+            flavor,
         },
         ApiFlavor::OpenAiResponses => {
             let r = doc.response.get().map_or(doc, |b| &**b);
@@ -496,6 +687,7 @@ fn extract_doc(flavor: ApiFlavor, doc: &Doc) -> Extracted {
                 usage: r.usage.get().and_then(responses_usage),
                 model: r.model.text(),
                 service_tier: r.service_tier.text(),
+                flavor,
             }
         }
         ApiFlavor::Anthropic => {
@@ -507,12 +699,14 @@ fn extract_doc(flavor: ApiFlavor, doc: &Doc) -> Extracted {
                 service_tier: usage
                     .and_then(|u| u.service_tier.text())
                     .or_else(|| m.service_tier.text()),
+                flavor,
             }
         }
         ApiFlavor::Gemini => Extracted {
             usage: doc.usage_metadata.get().and_then(gemini_usage),
             model: doc.model_version.text().or_else(|| doc.model.text()),
             service_tier: None,
+            flavor,
         },
         ApiFlavor::Unknown => match sniff(doc) {
             ApiFlavor::Unknown => Extracted::default(),
@@ -571,6 +765,7 @@ fn gemini_array(body: &[u8]) -> Extracted {
         let x = extract_doc(ApiFlavor::Gemini, doc);
         if x.usage.is_some() {
             out.usage = x.usage;
+            out.flavor = x.flavor;
         }
         if x.model.is_some() {
             out.model = x.model;
@@ -754,6 +949,11 @@ impl StreamAccumulator {
         Extracted {
             usage: self.usage,
             model: self.model,
+            flavor: if self.usage.is_some() {
+                self.flavor
+            } else {
+                ApiFlavor::Unknown
+            },
             service_tier: self.service_tier,
         }
     }
@@ -1201,6 +1401,7 @@ mod tests {
             prompt_cache_read_tokens: read,
             prompt_cache_write_tokens: write,
             reasoning_tokens: reasoning,
+            ..Usage::default()
         }
     }
 
@@ -1300,6 +1501,7 @@ mod tests {
             usage: Some(usage(1117, 246, 1024, 0, 192)),
             model: Some("o3-mini-2025-01-31".into()),
             service_tier: Some("default".into()),
+            flavor: ApiFlavor::OpenAiChat,
         };
         assert_eq!(
             from_json(ApiFlavor::OpenAiChat, OPENAI_CHAT_JSON.as_bytes()),
@@ -1324,6 +1526,7 @@ mod tests {
                 usage: Some(usage(5, 0, 0, 0, 0)),
                 model: Some("text-embedding-3-small".into()),
                 service_tier: None,
+                flavor: ApiFlavor::OpenAiChat,
             }
         );
         assert_eq!(completion_text(ApiFlavor::OpenAiChat, emb, false), "");
@@ -1368,6 +1571,7 @@ mod tests {
             usage: Some(usage(2019, 10, 1920, 0, 0)),
             model: Some("gpt-4o-mini-2024-07-18".into()),
             service_tier: Some("default".into()),
+            flavor: ApiFlavor::OpenAiChat,
         };
         let body = OPENAI_STREAM_WITH_USAGE.as_bytes();
         assert_eq!(stream(ApiFlavor::OpenAiChat, body), want);
@@ -1418,6 +1622,7 @@ mod tests {
             usage: Some(usage(40, 10, 0, 0, 0)),
             model: Some("llama-3.1-8b-instant".into()),
             service_tier: None,
+            flavor: ApiFlavor::OpenAiChat,
         };
         assert_eq!(stream(ApiFlavor::OpenAiChat, GROQ_STREAM.as_bytes()), want);
         assert_eq!(stream(ApiFlavor::Unknown, GROQ_STREAM.as_bytes()), want);
@@ -1472,6 +1677,7 @@ mod tests {
             usage: Some(usage(2100, 350, 1920, 0, 256)),
             model: Some("o4-mini-2025-04-16".into()),
             service_tier: Some("default".into()),
+            flavor: ApiFlavor::OpenAiResponses,
         };
         let body = RESPONSES_STREAM.as_bytes();
         assert_eq!(stream(ApiFlavor::OpenAiResponses, body), want);
@@ -1538,6 +1744,7 @@ mod tests {
             usage: Some(usage(328, 52, 128, 0, 0)),
             model: Some("gpt-4o-2024-08-06".into()),
             service_tier: Some("default".into()),
+            flavor: ApiFlavor::OpenAiResponses,
         };
         assert_eq!(from_json(ApiFlavor::OpenAiResponses, body), want);
         assert_eq!(from_json(ApiFlavor::Unknown, body), want);
@@ -1569,9 +1776,14 @@ mod tests {
     #[test]
     fn anthropic_stream_with_cache_tokens() {
         let want = Extracted {
-            usage: Some(usage(21 + 188 + 2048, 15, 2048, 188, 0)),
+            usage: Some(Usage {
+                // message_start's cache_creation breakdown.
+                prompt_cache_write_5m_tokens: 188,
+                ..usage(21 + 188 + 2048, 15, 2048, 188, 0)
+            }),
             model: Some("claude-sonnet-4-20250514".into()),
             service_tier: Some("standard".into()),
+            flavor: ApiFlavor::Anthropic,
         };
         let body = ANTHROPIC_STREAM.as_bytes();
         assert_eq!(stream(ApiFlavor::Anthropic, body), want);
@@ -1596,14 +1808,121 @@ mod tests {
             "\"usage\":{\"input_tokens\":3021,\"cache_creation_input_tokens\":188,\"cache_read_input_tokens\":2048,\"output_tokens\":503,\"server_tool_use\":{\"web_search_requests\":1}}",
         );
         let x = stream(ApiFlavor::Anthropic, body.as_bytes());
-        assert_eq!(x.usage, Some(usage(3021 + 188 + 2048, 503, 2048, 188, 0)));
+        assert_eq!(
+            x.usage,
+            Some(Usage {
+                prompt_cache_write_5m_tokens: 188,
+                web_searches: 1,
+                ..usage(3021 + 188 + 2048, 503, 2048, 188, 0)
+            })
+        );
         // Null fields in the delta do not erase message_start's counts.
         let body = ANTHROPIC_STREAM.replace(
             "\"usage\":{\"output_tokens\":15}",
             "\"usage\":{\"input_tokens\":null,\"cache_creation_input_tokens\":null,\"cache_read_input_tokens\":null,\"output_tokens\":15}",
         );
         let x = stream(ApiFlavor::Anthropic, body.as_bytes());
-        assert_eq!(x.usage, Some(usage(21 + 188 + 2048, 15, 2048, 188, 0)));
+        assert_eq!(
+            x.usage,
+            Some(Usage {
+                prompt_cache_write_5m_tokens: 188,
+                ..usage(21 + 188 + 2048, 15, 2048, 188, 0)
+            })
+        );
+    }
+
+    #[test]
+    fn anthropic_cache_durations_and_web_searches() {
+        let body = br#"{"type":"message","model":"claude-sonnet-4-5","usage":{"input_tokens":100,"cache_creation_input_tokens":3000,"cache_read_input_tokens":2000,"cache_creation":{"ephemeral_5m_input_tokens":1000,"ephemeral_1h_input_tokens":2000},"output_tokens":50,"output_tokens_details":{"thinking_tokens":20},"server_tool_use":{"web_search_requests":3}}}"#;
+        let want = Usage {
+            prompt_cache_write_5m_tokens: 1000,
+            prompt_cache_write_1h_tokens: 2000,
+            web_searches: 3,
+            ..usage(5100, 50, 2000, 3000, 20)
+        };
+        assert_eq!(from_json(ApiFlavor::Anthropic, body).usage, Some(want));
+        assert_eq!(from_json(ApiFlavor::Unknown, body).usage, Some(want));
+
+        // A stream splits it: the input side in message_start, the searches
+        // (and final output) in message_delta.
+        let body = concat!(
+            "event: message_start\n",
+            "data: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-sonnet-4-5\",\"usage\":{\"input_tokens\":100,\"cache_creation_input_tokens\":3000,\"cache_read_input_tokens\":2000,\"cache_creation\":{\"ephemeral_5m_input_tokens\":1000,\"ephemeral_1h_input_tokens\":2000},\"output_tokens\":1}}}\n\n",
+            "event: message_delta\n",
+            "data: {\"type\":\"message_delta\",\"delta\":{},\"usage\":{\"output_tokens\":50,\"output_tokens_details\":{\"thinking_tokens\":20},\"server_tool_use\":{\"web_search_requests\":3}}}\n\n",
+            "event: message_stop\n",
+            "data: {\"type\":\"message_stop\"}\n\n",
+        );
+        assert_eq!(
+            stream(ApiFlavor::Anthropic, body.as_bytes()).usage,
+            Some(want)
+        );
+        assert_split_invariant(ApiFlavor::Anthropic, body.as_bytes());
+
+        // Only the breakdown: it still says how much was written.
+        let body = br#"{"type":"message","usage":{"input_tokens":10,"cache_creation":{"ephemeral_5m_input_tokens":0,"ephemeral_1h_input_tokens":40},"output_tokens":5}}"#;
+        let u = from_json(ApiFlavor::Anthropic, body).usage.unwrap();
+        assert_eq!(
+            (
+                u.prompt_tokens,
+                u.prompt_cache_write_tokens,
+                u.prompt_cache_write_1h_tokens
+            ),
+            (50, 40, 40)
+        );
+    }
+
+    #[test]
+    fn openai_compatible_modalities_and_cache_writes() {
+        // OpenRouter reports cache writes; OpenAI audio models audio tokens.
+        let body = br#"{"object":"chat.completion","model":"anthropic/claude-sonnet-4.5","usage":{"prompt_tokens":5000,"completion_tokens":100,"prompt_tokens_details":{"cached_tokens":1000,"cache_write_tokens":2000,"audio_tokens":300},"completion_tokens_details":{"reasoning_tokens":40,"audio_tokens":60}}}"#;
+        let u = from_json(ApiFlavor::OpenAiChat, body).usage.unwrap();
+        assert_eq!(
+            u,
+            Usage {
+                prompt_audio_tokens: 300,
+                completion_audio_tokens: 60,
+                ..usage(5000, 100, 1000, 2000, 40)
+            }
+        );
+        // Responses-style usage (and OpenAI's image endpoints).
+        let body = br#"{"object":"response","model":"gpt-image-1","usage":{"input_tokens":1000,"input_tokens_details":{"cached_tokens":100,"cache_write_tokens":7,"image_tokens":600,"text_tokens":400},"output_tokens":4000,"output_tokens_details":{"image_tokens":4000}}}"#;
+        let u = from_json(ApiFlavor::Unknown, body).usage.unwrap();
+        assert_eq!(
+            u,
+            Usage {
+                prompt_image_tokens: 600,
+                completion_image_tokens: 4000,
+                ..usage(1000, 4000, 100, 7, 0)
+            }
+        );
+    }
+
+    #[test]
+    fn gemini_modalities() {
+        let body = br#"{"modelVersion":"gemini-2.5-flash","usageMetadata":{"promptTokenCount":1000,"cachedContentTokenCount":300,"candidatesTokenCount":50,"thoughtsTokenCount":20,"toolUsePromptTokenCount":100,
+            "promptTokensDetails":[{"modality":"TEXT","tokenCount":400},{"modality":"AUDIO","tokenCount":300},{"modality":"IMAGE","tokenCount":200},{"modality":"DOCUMENT","tokenCount":60},{"modality":"VIDEO","tokenCount":40},{"modality":"AUDIO","tokenCount":999}],
+            "toolUsePromptTokensDetails":[{"modality":"audio","tokenCount":10},{"modality":"TEXT","tokenCount":90}],
+            "cacheTokensDetails":[{"modality":"AUDIO","tokenCount":100},{"modality":"IMAGE"},{"modality":"VIDEO","tokenCount":20},{"tokenCount":5},"odd"],
+            "candidatesTokensDetails":[{"modality":"AUDIO","tokenCount":30},{"modality":"IMAGE","tokenCount":15},{"modality":"TEXT","tokenCount":5}]}}"#;
+        let u = from_json(ApiFlavor::Gemini, body).usage.unwrap();
+        assert_eq!(
+            u,
+            Usage {
+                // the first AUDIO entry counts; tool-use prompts add theirs
+                prompt_audio_tokens: 310,
+                // images and documents
+                prompt_image_tokens: 260,
+                prompt_video_tokens: 40,
+                prompt_cache_read_audio_tokens: 100,
+                // an entry without a count counts nothing
+                prompt_cache_read_image_tokens: 0,
+                prompt_cache_read_video_tokens: 20,
+                completion_audio_tokens: 30,
+                completion_image_tokens: 15,
+                ..usage(1100, 70, 300, 0, 20)
+            }
+        );
     }
 
     #[test]
@@ -1613,6 +1932,7 @@ mod tests {
             usage: Some(usage(3895, 503, 1800, 0, 0)),
             model: Some("claude-3-5-haiku-20241022".into()),
             service_tier: Some("standard".into()),
+            flavor: ApiFlavor::Anthropic,
         };
         assert_eq!(from_json(ApiFlavor::Anthropic, body), want);
         assert_eq!(from_json(ApiFlavor::Unknown, body), want);
@@ -1634,6 +1954,7 @@ mod tests {
             usage: Some(usage(12010 + 50, 11 + 44, 8000, 0, 44)),
             model: Some("gemini-2.5-flash".into()),
             service_tier: None,
+            flavor: ApiFlavor::Gemini,
         };
         let body = GEMINI_SSE.as_bytes();
         assert_eq!(stream(ApiFlavor::Gemini, body), want);
@@ -1669,6 +1990,7 @@ mod tests {
             usage: Some(usage(9, 3, 0, 0, 0)),
             model: Some("gemini-2.0-flash".into()),
             service_tier: None,
+            flavor: ApiFlavor::Gemini,
         };
         assert_eq!(from_json(ApiFlavor::Gemini, single), want);
         assert_eq!(from_json(ApiFlavor::Unknown, single), want);
@@ -1678,6 +2000,7 @@ mod tests {
             usage: Some(usage(7, 4, 0, 0, 0)),
             model: Some("gemini-2.0-flash-001".into()),
             service_tier: None,
+            flavor: ApiFlavor::Gemini,
         };
         assert_eq!(from_json(ApiFlavor::Gemini, array), want);
         assert_eq!(from_json(ApiFlavor::Unknown, array), want);
@@ -1725,6 +2048,7 @@ mod tests {
                 usage: Some(usage(12, 3, 0, 0, 0)),
                 model: None,
                 service_tier: None,
+                flavor: ApiFlavor::OpenAiChat,
             }
         );
     }

@@ -257,7 +257,7 @@ impl Exchange {
         // listing carries the original usage, which must not be counted twice.
         let generation = self.method.eq_ignore_ascii_case("POST");
 
-        let extracted = match self.stream_extracted.take() {
+        let mut extracted = match self.stream_extracted.take() {
             Some(e) => e,
             None if !generation || response_bytes.is_empty() => Extracted::default(),
             None => {
@@ -270,12 +270,16 @@ impl Exchange {
                         usage: t.usage,
                         model: e.model.or(t.model),
                         service_tier: e.service_tier.or(t.service_tier),
+                        flavor: t.flavor,
                     }
                 } else {
                     e
                 }
             }
         };
+        if let Some(p) = &self.price_provider {
+            extracted.adjust_for_provider(p);
+        }
         let response_model = extracted.model.clone();
         let model = self
             .meta
@@ -581,6 +585,34 @@ mod tests {
         assert_eq!((u.prompt_tokens, u.completion_tokens), (1000, 500));
         assert!(!r.usage_estimated);
         assert_eq!(r.cost_nano_usd, Some(7_500_000));
+    }
+
+    #[test]
+    fn xai_reasoning_is_added_to_the_completion() {
+        let prices = PriceTable::builtin().unwrap();
+        let resp = r#"{"object":"chat.completion","model":"grok-3-mini","choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":70,"total_tokens":2000,"completion_tokens_details":{"reasoning_tokens":930}}}"#;
+        let mut ex = exchange(
+            "/v1/chat/completions",
+            r#"{"model":"grok-3-mini"}"#,
+            resp,
+            200,
+        );
+        ex.provider = "xai".into();
+        ex.price_provider = Some("x-ai".into());
+        let r = ex.finalize(&prices);
+        let u = r.usage.unwrap();
+        assert_eq!((u.completion_tokens, u.reasoning_tokens), (1000, 930));
+        // 0.3 in, 0.5 out per 1M
+        assert_eq!(r.cost_nano_usd, Some(1000 * 300 + 1000 * 500));
+
+        // Elsewhere completion_tokens already holds the reasoning.
+        let ex = exchange(
+            "/v1/chat/completions",
+            r#"{"model":"o3"}"#,
+            &resp.replace("grok-3-mini", "o3"),
+            200,
+        );
+        assert_eq!(ex.finalize(&prices).usage.unwrap().completion_tokens, 70);
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub struct Controls {
     pub model: Option<String>,
     pub cache_read: u64,
     pub cache_write: u64,
+    /// A JSON object sent verbatim as the answer's usage.
+    pub usage_json: Option<String>,
+    pub service_tier: Option<String>,
 }
 
 /// `x-mock-fail-count` / `x-mock-fail-id` / `x-mock-fail-status`.
@@ -63,6 +66,8 @@ impl Controls {
             model: None,
             cache_read: 0,
             cache_write: 0,
+            usage_json: None,
+            service_tier: None,
         };
         let mut reply: Option<String> = None;
         let mut words: Option<usize> = None;
@@ -96,6 +101,8 @@ impl Controls {
                 "model" => c.model = Some(text()),
                 "cache-read" => c.cache_read = number(name.as_str(), value)?,
                 "cache-write" => c.cache_write = number(name.as_str(), value)?,
+                "usage-json" => c.usage_json = Some(json_object(name.as_str(), value)?),
+                "service-tier" => c.service_tier = Some(text()),
                 _ => return Err(format!("unknown mock control header `{name}`")),
             }
         }
@@ -121,6 +128,15 @@ fn number<T: std::str::FromStr>(name: &str, value: &HeaderValue) -> Result<T, St
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .ok_or_else(|| format!("`{name}` must be a non-negative integer"))
+}
+
+fn json_object(name: &str, value: &HeaderValue) -> Result<String, String> {
+    value
+        .to_str()
+        .ok()
+        .filter(|s| matches!(serde_json::from_str(s), Ok(serde_json::Value::Object(_))))
+        .map(|s| s.trim().to_owned())
+        .ok_or_else(|| format!("`{name}` must be a JSON object"))
 }
 
 fn millis(name: &str, value: &HeaderValue) -> Result<Duration, String> {
@@ -182,6 +198,8 @@ mod tests {
             ("x-mock-model", "m"),
             ("x-mock-cache-read", "8"),
             ("x-mock-cache-write", "9"),
+            ("x-mock-usage-json", r#"{"prompt_tokens": 1}"#),
+            ("x-mock-service-tier", "flex"),
         ]))
         .unwrap();
         assert_eq!(c.reply, "word1 word2 word3");
@@ -200,6 +218,8 @@ mod tests {
         assert_eq!(c.chunk_bytes, Some(3));
         assert_eq!(c.model.as_deref(), Some("m"));
         assert_eq!((c.cache_read, c.cache_write), (8, 9));
+        assert_eq!(c.usage_json.as_deref(), Some(r#"{"prompt_tokens": 1}"#));
+        assert_eq!(c.service_tier.as_deref(), Some("flex"));
     }
 
     #[test]
@@ -214,5 +234,7 @@ mod tests {
         assert!(Controls::parse(&headers(&[("x-mock-status", "abc")])).is_err());
         assert!(Controls::parse(&headers(&[("x-mock-usage", "maybe")])).is_err());
         assert!(Controls::parse(&headers(&[("x-mock-delay", "5")])).is_err());
+        assert!(Controls::parse(&headers(&[("x-mock-usage-json", "[1]")])).is_err());
+        assert!(Controls::parse(&headers(&[("x-mock-usage-json", "{")])).is_err());
     }
 }

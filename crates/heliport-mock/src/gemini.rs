@@ -9,6 +9,9 @@ fn usage_metadata(cx: &Ctx<'_>, candidates: u64) -> String {
     if !cx.controls.usage {
         return String::new();
     }
+    if let Some(u) = &cx.controls.usage_json {
+        return format!(r#","usageMetadata":{u}"#);
+    }
     let cached = cx.controls.cache_read;
     let prompt = cx.prompt_words + cached;
     let cached_field = if cached > 0 {

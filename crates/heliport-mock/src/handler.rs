@@ -58,6 +58,23 @@ impl Ctx<'_> {
     pub fn pieces(&self) -> Vec<&str> {
         split_reply(self.reply)
     }
+
+    /// `x-mock-usage-json` as a value, for the endpoints built with `json!`.
+    pub fn usage_value(&self) -> Option<Value> {
+        self.controls
+            .usage_json
+            .as_deref()
+            .and_then(|u| serde_json::from_str(u).ok())
+    }
+
+    /// The `service_tier` to report, as a JSON string (borrowed unless a
+    /// test set one: chat completions are the benchmark's hot path).
+    pub fn service_tier(&self) -> std::borrow::Cow<'static, str> {
+        match &self.controls.service_tier {
+            Some(t) => crate::text::json_str(t).into(),
+            None => r#""default""#.into(),
+        }
+    }
 }
 
 /// Which provider's error shape a route uses.

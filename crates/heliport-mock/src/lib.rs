@@ -28,9 +28,21 @@
 //! `x-mock-end-delay-ms` (the body stays open that long after the last event,
 //! as real providers end it a moment after `[DONE]`), `x-mock-chunk-bytes`
 //! (frames of that many bytes, splitting events anywhere),
-//! `x-mock-cache-read`, `x-mock-cache-write`. An unknown `x-mock-*` header or
-//! a malformed value is answered with 400. Every provider response carries
+//! `x-mock-cache-read`, `x-mock-cache-write`, `x-mock-usage-json`,
+//! `x-mock-service-tier`. An unknown `x-mock-*` header or a malformed value
+//! is answered with 400. Every provider response carries
 //! `x-mock-request-number`.
+//!
+//! `x-mock-usage-json: {...}` (a JSON object) is sent verbatim wherever the
+//! mock would put its own usage: OpenAI `usage` (JSON answers, and the usage
+//! chunk of a stream that asked for `stream_options.include_usage`; the
+//! Responses `usage` of the answer and of `response.completed`), Anthropic
+//! `usage` (the answer, and both `message_start` and `message_delta`), Gemini
+//! `usageMetadata` (every chunk). `x-mock-usage: false` still sends none. It
+//! lets a test give any usage a provider could report, to check what it
+//! costs. `x-mock-service-tier: T` reports tier `T` as OpenAI's
+//! `service_tier` (chat and Responses) instead of `default`; Anthropic's
+//! tier is part of its usage object.
 
 mod anthropic;
 mod body;

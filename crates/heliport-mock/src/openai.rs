@@ -28,6 +28,9 @@ fn include_usage(body: &Value, cx: &Ctx<'_>) -> bool {
 }
 
 fn chat_usage(cx: &Ctx<'_>) -> String {
+    if let Some(u) = &cx.controls.usage_json {
+        return u.clone();
+    }
     let cached = cx.controls.cache_read;
     let prompt = cx.prompt_words + cached;
     let completion = cx.completion_words;
@@ -44,6 +47,9 @@ fn chat_usage(cx: &Ctx<'_>) -> String {
 }
 
 fn completion_usage(cx: &Ctx<'_>) -> String {
+    if let Some(u) = &cx.controls.usage_json {
+        return u.clone();
+    }
     let prompt = cx.prompt_words;
     let completion = cx.completion_words;
     format!(
@@ -69,9 +75,10 @@ pub fn chat(body: &Value, cx: &Ctx<'_>) -> Reply {
                 r#"{{"id":"chatcmpl-mock-{n}","object":"chat.completion","created":{created},"#,
                 r#""model":{model},"choices":[{{"index":0,"message":{{"role":"assistant","#,
                 r#""content":{reply},"refusal":null,"annotations":[]}},"logprobs":null,"#,
-                r#""finish_reason":"stop"}}]{usage},"service_tier":"default","#,
+                r#""finish_reason":"stop"}}]{usage},"service_tier":{tier},"#,
                 r#""system_fingerprint":"fp_mock"}}"#
             ),
+            tier = cx.service_tier(),
             n = n,
             created = created,
             model = model,
@@ -84,9 +91,12 @@ pub fn chat(body: &Value, cx: &Ctx<'_>) -> Reply {
     let head = format!(
         concat!(
             r#"data: {{"id":"chatcmpl-mock-{}","object":"chat.completion.chunk","created":{},"#,
-            r#""model":{},"service_tier":"default","system_fingerprint":"fp_mock","choices":["#
+            r#""model":{},"service_tier":{},"system_fingerprint":"fp_mock","choices":["#
         ),
-        n, created, model
+        n,
+        created,
+        model,
+        cx.service_tier()
     );
     // The real API puts `"usage":null` on every chunk once usage was requested.
     let tail = if with_usage { r#","usage":null}"# } else { "}" };
@@ -200,7 +210,9 @@ pub fn embeddings(body: &Value, cx: &Ctx<'_>) -> Reply {
         .collect();
     let mut out = json!({"object": "list", "data": data, "model": cx.model});
     if cx.controls.usage {
-        out["usage"] = json!({"prompt_tokens": cx.prompt_words, "total_tokens": cx.prompt_words});
+        out["usage"] = cx.usage_value().unwrap_or_else(
+            || json!({"prompt_tokens": cx.prompt_words, "total_tokens": cx.prompt_words}),
+        );
     }
     Reply::Json(Bytes::from(out.to_string()))
 }
@@ -250,7 +262,7 @@ fn response_object(body: &Value, cx: &Ctx<'_>, status: &str, output: Value, usag
         "parallel_tool_calls": echo(body, "parallel_tool_calls", json!(true)),
         "previous_response_id": echo(body, "previous_response_id", Value::Null),
         "reasoning": echo(body, "reasoning", json!({"effort": null, "summary": null})),
-        "service_tier": "default",
+        "service_tier": cx.controls.service_tier.as_deref().unwrap_or("default"),
         "store": echo(body, "store", json!(true)),
         "temperature": echo(body, "temperature", json!(1.0)),
         "text": echo(body, "text", json!({"format": {"type": "text"}, "verbosity": "medium"})),
@@ -268,6 +280,9 @@ fn response_object(body: &Value, cx: &Ctx<'_>, status: &str, output: Value, usag
 fn responses_usage(cx: &Ctx<'_>) -> Value {
     if !cx.controls.usage {
         return Value::Null;
+    }
+    if let Some(u) = cx.usage_value() {
+        return u;
     }
     let cached = cx.controls.cache_read;
     let input = cx.prompt_words + cached;

@@ -926,3 +926,81 @@ async fn serve_on_own_listener() {
     assert_eq!(resp.status(), StatusCode::OK);
     server.abort();
 }
+
+#[tokio::test]
+async fn given_usage_is_sent_verbatim_in_every_shape() {
+    let mock = Mock::start().await;
+    let u = json!({"prompt_tokens": 7, "completion_tokens": 3, "prompt_tokens_details": {"cache_write_tokens": 2}});
+    let text = u.to_string();
+    let h = [
+        ("x-mock-usage-json", text.as_str()),
+        ("x-mock-service-tier", "flex"),
+    ];
+
+    let r = mock
+        .post("/v1/chat/completions", &h, chat_body(false, false))
+        .await;
+    assert_eq!(r.json()["usage"], u);
+    assert_eq!(r.json()["service_tier"], "flex");
+    let r = mock
+        .post("/v1/chat/completions", &h, chat_body(true, true))
+        .await;
+    let chunks = sse_json(r.text());
+    assert!(chunks.iter().all(|c| c["service_tier"] == "flex"));
+    assert_eq!(chunks.last().unwrap()["usage"], u);
+    // no usage chunk unless the client asked for one
+    let r = mock
+        .post("/v1/chat/completions", &h, chat_body(true, false))
+        .await;
+    assert!(sse_json(r.text()).iter().all(|c| c.get("usage").is_none()));
+
+    let body = json!({"model": "gpt-4o", "input": "hi"});
+    let r = mock.post("/v1/responses", &h, body.clone()).await;
+    assert_eq!(r.json()["usage"], u);
+    assert_eq!(r.json()["service_tier"], "flex");
+    let mut streamed = body;
+    streamed["stream"] = json!(true);
+    let r = mock.post("/v1/responses", &h, streamed).await;
+    let last = sse_json(r.text()).pop().unwrap();
+    assert_eq!(last["type"], "response.completed");
+    assert_eq!(last["response"]["usage"], u);
+
+    let a = json!({"input_tokens": 5, "output_tokens": 2, "cache_creation": {"ephemeral_1h_input_tokens": 4}, "server_tool_use": {"web_search_requests": 1}});
+    let text = a.to_string();
+    let h = [("x-mock-usage-json", text.as_str())];
+    let body = json!({"model": "claude-sonnet-4", "max_tokens": 10, "messages": [{"role": "user", "content": "Hi"}]});
+    let r = mock.post("/v1/messages", &h, body.clone()).await;
+    assert_eq!(r.json()["usage"], a);
+    let mut streamed = body;
+    streamed["stream"] = json!(true);
+    let r = mock.post("/v1/messages", &h, streamed).await;
+    let events = sse_json(r.text());
+    assert_eq!(events[0]["message"]["usage"], a);
+    let delta = events
+        .iter()
+        .find(|e| e["type"] == "message_delta")
+        .unwrap();
+    assert_eq!(delta["usage"], a);
+
+    let g = json!({"promptTokenCount": 9, "candidatesTokenCount": 1, "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 4}]});
+    let text = g.to_string();
+    let h = [("x-mock-usage-json", text.as_str())];
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "Hello"}]}]});
+    let r = mock
+        .post("/v1beta/models/g:generateContent", &h, body.clone())
+        .await;
+    assert_eq!(r.json()["usageMetadata"], g);
+    let r = mock
+        .post("/v1beta/models/g:streamGenerateContent?alt=sse", &h, body)
+        .await;
+    assert!(sse_json(r.text()).iter().all(|c| c["usageMetadata"] == g));
+
+    let r = mock
+        .post(
+            "/v1/chat/completions",
+            &[("x-mock-usage-json", "[1, 2]")],
+            chat_body(false, false),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}

@@ -6,7 +6,8 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::Serialize;
 
 use super::decimal::format_price;
-use super::model::{Constraint, Model, Price, PriceSet, CORE_FIELDS};
+use super::model::{Constraint, Model, Price, PriceSet};
+use super::units;
 
 /// The prices of one model at one provider, as in force at a given time.
 ///
@@ -100,7 +101,8 @@ pub(crate) fn describe_model(
     let mut service_tiers = Vec::new();
     if priced_as.is_none() {
         let mut shown: Vec<&str> = Vec::new();
-        for v in model.variants.iter().rev() {
+        // The first variant in force for a tier is the one that prices it.
+        for v in model.variants.iter() {
             if let Some(Constraint::StartDate(d)) = v.constraint {
                 dates.push(d);
             }
@@ -122,7 +124,6 @@ pub(crate) fn describe_model(
                 prices: lines(&v.prices),
             });
         }
-        service_tiers.reverse();
     }
     dates.sort_unstable();
     dates.dedup();
@@ -141,11 +142,12 @@ pub(crate) fn describe_model(
 }
 
 fn lines(set: &PriceSet) -> Vec<PriceLine> {
-    let core = CORE_FIELDS
+    let known = set
+        .units
         .iter()
-        .filter_map(|(f, key)| set.get(*f).map(|p| line(key, p)));
-    let other = set.other.iter().map(|(key, p)| line(key, p));
-    core.chain(other).collect()
+        .filter_map(|(u, p)| units::get(*u).map(|u| line(u.price_key, p)));
+    let unknown = set.unknown.iter().map(|(key, p)| line(key, p));
+    known.chain(unknown).collect()
 }
 
 fn line(field: &str, price: &Price) -> PriceLine {

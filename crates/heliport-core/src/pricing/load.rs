@@ -14,8 +14,9 @@ use serde_json::{Map, Value};
 use super::decimal::{parse_price, DecimalError};
 use super::model::{
     Clause, ConditionalPrice, Constraint, LazyRegex, Model, Price, PriceSet, Provider, Tier,
-    Variant, CORE_FIELDS,
+    Variant,
 };
+use super::units;
 use super::PriceError;
 
 /// A load problem, with the path below the model it was found at; the
@@ -291,21 +292,24 @@ pub(crate) fn parse_price_set(value: &Value) -> Result<PriceSet, Problem> {
     let obj = value
         .as_object()
         .ok_or_else(|| Problem::invalid("expected an object of prices"))?;
-    let mut set = PriceSet::default();
-    let mut other = Vec::new();
+    let mut units = Vec::new();
+    let mut unknown = Vec::new();
     for (key, v) in obj {
         // A null price leaves the field unset, like an omitted one.
         if key.starts_with('_') || v.is_null() {
             continue;
         }
         let price = parse_price_value(v).map_err(|p| p.at(key.as_str()))?;
-        match CORE_FIELDS.iter().find(|(_, name)| name == key) {
-            Some((field, _)) => set.core[*field as usize] = Some(price),
-            None => other.push((key.as_str().into(), price)),
+        match units::by_price_key(key) {
+            Some(unit) => units.push((unit, price)),
+            None => unknown.push((key.as_str().into(), price)),
         }
     }
-    set.other = other.into_boxed_slice();
-    Ok(set)
+    units.sort_by_key(|(unit, _)| *unit);
+    Ok(PriceSet {
+        units: units.into_boxed_slice(),
+        unknown: unknown.into_boxed_slice(),
+    })
 }
 
 fn parse_price_value(value: &Value) -> Result<Price, Problem> {

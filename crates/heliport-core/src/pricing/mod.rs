@@ -9,11 +9,22 @@
 //!   the first provider whose `api_pattern` is found in the URL;
 //! - model: the first entry whose `match` accepts the lowercased model
 //!   reference, else the same in each `fallback_model_providers` entry (one
-//!   level: Azure prices OpenAI's models);
+//!   level: Azure prices OpenAI's models); when nothing matches, the same
+//!   again with compact dates spelled out (`gpt-4o-20240806` ->
+//!   `gpt-4o-2024-08-06`);
 //! - conditional prices: the last one in force at the request time, else the
-//!   first; a service-tier variant in force overrides fields one by one;
+//!   first; service-tier variants in force override prices one by one, the
+//!   first variant (in table order) that sets a price winning;
+//! - units: each priced unit is charged the part of its count that no more
+//!   specific priced unit claims (1-hour cache writes leave the cache
+//!   writes, audio input leaves the input, reasoning leaves the output); a
+//!   unit without a price stays in the unit it is part of;
 //! - tiers are cliffs: once the request's total input passes a tier's start,
 //!   every token of that kind pays the tier's price.
+//!
+//! A model priced only in units heliport does not measure (audio seconds,
+//! characters, pages, ...) is unpriced, not free; one with no prices at all
+//! (OpenRouter's `:free` models) costs 0.
 //!
 //! Money is exact: prices are integers of 1e-18 USD per unit, a request's
 //! cost is summed in u128 and rounded half up to nano-USD once.
@@ -24,6 +35,7 @@ mod load;
 mod model;
 #[cfg(test)]
 mod tests;
+mod units;
 
 use std::fmt;
 
@@ -33,7 +45,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub use describe::{PriceDescription, PriceLine, PriceTierLine, ServiceTierPrices};
 
 use crate::usage::Usage;
-use model::{lowercase, Clause, ConditionalPrice, Field, Model, Price, PriceSet, Provider};
+use model::{lowercase, Clause, ConditionalPrice, Model, Price, PriceSet, Provider};
+use units::{UnitId, UNIT_COUNT};
 
 /// The genai-prices table heliport ships.
 const BUILTIN_JSON: &str = include_str!("../../data/prices-genai-0.2.3.json");
@@ -220,15 +233,21 @@ impl PriceTable {
         let field = |name: &str, text: &str| -> Result<Price, PriceError> {
             load::config_price(text, &format!("{location}, {name}"))
         };
-        let mut prices = PriceSet::default();
-        prices.core[Field::Input as usize] = Some(field("input_mtok", &o.input_mtok)?);
-        prices.core[Field::Output as usize] = Some(field("output_mtok", &o.output_mtok)?);
+        let mut set = vec![
+            (units::INPUT_TOKENS, field("input_mtok", &o.input_mtok)?),
+            (units::OUTPUT_TOKENS, field("output_mtok", &o.output_mtok)?),
+        ];
         if let Some(p) = &o.cache_read_mtok {
-            prices.core[Field::CacheRead as usize] = Some(field("cache_read_mtok", p)?);
+            set.push((units::CACHE_READ_TOKENS, field("cache_read_mtok", p)?));
         }
         if let Some(p) = &o.cache_write_mtok {
-            prices.core[Field::CacheWrite as usize] = Some(field("cache_write_mtok", p)?);
+            set.push((units::CACHE_WRITE_TOKENS, field("cache_write_mtok", p)?));
         }
+        set.sort_by_key(|(u, _)| *u);
+        let prices = PriceSet {
+            units: set.into_boxed_slice(),
+            unknown: Box::default(),
+        };
         let entry = Model {
             id: model_ref.clone().into_boxed_str(),
             name: None,
@@ -278,20 +297,22 @@ impl PriceTable {
             .find(|p| p.api_pattern.as_ref().is_some_and(|r| r.is_match(url)))
     }
 
-    /// Cost of one request. None when provider or model is unknown.
+    /// Cost of one request. None when the provider or model is unknown, or
+    /// the model is priced only in units heliport does not measure.
     pub fn cost(&self, q: &CostQuery<'_>) -> Option<Cost> {
         let provider = self.providers.get(self.provider_index(q.provider_id)?)?;
         let model_ref = lowercase(q.model);
         let (source, model) = self.find_model(provider, &model_ref)?;
         let base = model.active_prices(&q.at)?;
         // A reseller's own tiers are not the original provider's.
-        let variant = if std::ptr::eq(source, provider) {
-            model.active_variant(q.service_tier, &q.at)
+        let tier = if std::ptr::eq(source, provider) {
+            q.service_tier
         } else {
             None
         };
+        let variants = model.active_variants(tier, &q.at).map(|v| &v.prices);
         Some(Cost {
-            nano_usd: cost_nano_usd(base, variant.map(|v| &v.prices), q.usage),
+            nano_usd: cost_nano_usd(base, variants, q.usage)?,
             provider_id: provider.id.to_string(),
             model_id: model.id.to_string(),
         })
@@ -327,6 +348,7 @@ impl PriceTable {
                 .iter()
                 .filter_map(|p| {
                     p.own_model(&model_ref)
+                        .or_else(|| p.own_model(&expand_compact_dates(&model_ref)?))
                         .map(|m| describe::describe_model(&p.id, None, m, at))
                 })
                 .collect(),
@@ -347,8 +369,21 @@ impl PriceTable {
     }
 
     /// The entry pricing `model_ref` (lowercased) at `provider`, with the
-    /// provider whose table it came from.
+    /// provider whose table it came from. A reference with compact dates
+    /// that matches nothing is tried again with them spelled out, as
+    /// LiteLLM and OpenRouter write dated names the table lists with dashes.
     fn find_model<'a>(
+        &'a self,
+        provider: &'a Provider,
+        model_ref: &str,
+    ) -> Option<(&'a Provider, &'a Model)> {
+        self.match_model(provider, model_ref).or_else(|| {
+            let dashed = expand_compact_dates(model_ref)?;
+            self.match_model(provider, &dashed)
+        })
+    }
+
+    fn match_model<'a>(
         &'a self,
         provider: &'a Provider,
         model_ref: &str,
@@ -363,46 +398,129 @@ impl PriceTable {
     }
 }
 
-/// The cost of `usage` at `base` prices overlaid by a service-tier variant.
-fn cost_nano_usd(base: &PriceSet, variant: Option<&PriceSet>, usage: &Usage) -> i64 {
-    let price = |f: Field| variant.and_then(|v| v.get(f)).or_else(|| base.get(f));
+/// `model-20240806` -> `model-2024-08-06`, for every `-YYYYMMDD` (a real
+/// date in 2000-2099) followed by `-`, `:` or the end; `None` when there is
+/// none. Mirrors genai-prices' `_normalize_compact_dated_ref`.
+fn expand_compact_dates(model_ref: &str) -> Option<String> {
+    let b = model_ref.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let end = i + 9;
+        let candidate = b[i] == b'-'
+            && b.get(i + 1..end)
+                .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+            && matches!(b.get(end), None | Some(b'-' | b':'));
+        if !candidate {
+            i += 1;
+            continue;
+        }
+        let num = |from: usize, to: usize| {
+            model_ref
+                .get(from..to)
+                .and_then(|s| s.parse::<u32>().ok())
+                .unwrap_or(0)
+        };
+        let (year, month, day) = (num(i + 1, i + 5), num(i + 5, i + 7), num(i + 7, end));
+        let shaped =
+            (2000..2100).contains(&year) && (1..=12).contains(&month) && (1..=31).contains(&day);
+        if !shaped {
+            i += 1;
+            continue;
+        }
+        // A match that is no calendar date (`-20250231`) is kept as written.
+        let real = i32::try_from(year)
+            .ok()
+            .and_then(|y| chrono::NaiveDate::from_ymd_opt(y, month, day))
+            .is_some();
+        if real {
+            let s = out.get_or_insert_with(|| String::with_capacity(model_ref.len() + 2));
+            s.push_str(&model_ref[copied..i]);
+            s.push_str(&format!("-{year:04}-{month:02}-{day:02}"));
+            copied = end;
+        }
+        i = end;
+    }
+    let mut s = out?;
+    s.push_str(&model_ref[copied..]);
+    Some(s)
+}
+
+/// What `usage` costs at `base` prices overlaid by the service-tier
+/// `variants` in force (in table order), as genai-prices' `calc_price`
+/// computes it; `None` when nothing priced is something heliport measures.
+fn cost_nano_usd<'a>(
+    base: &'a PriceSet,
+    variants: impl DoubleEndedIterator<Item = &'a PriceSet>,
+    usage: &Usage,
+) -> Option<i64> {
+    // Per unit, the first variant setting a price wins over later ones and
+    // over the base: lay the base, then the variants last to first.
+    let mut resolved: [Option<&Price>; UNIT_COUNT] = [None; UNIT_COUNT];
+    for set in std::iter::once(base).chain(variants.rev()) {
+        for (unit, price) in set.units.iter() {
+            if let Some(slot) = resolved.get_mut(usize::from(*unit)) {
+                *slot = Some(price);
+            }
+        }
+    }
+
+    let mut priced: [UnitId; UNIT_COUNT] = [0; UNIT_COUNT];
+    let mut n = 0;
+    let mut measured = false;
+    for (i, _) in resolved.iter().enumerate().filter(|(_, p)| p.is_some()) {
+        if let (Ok(id), Some(slot)) = (UnitId::try_from(i), priced.get_mut(n)) {
+            measured |= units::is_measured(id);
+            *slot = id;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        // An entry without prices is free (OpenRouter's `:free` models).
+        return Some(0);
+    }
+    if !measured {
+        return None;
+    }
+    // The most specific first, so a unit's parts are charged before it.
+    let priced = &mut priced[..n];
+    priced.sort_unstable_by_key(|id| {
+        std::cmp::Reverse(units::get(*id).map_or(0, units::Unit::specificity))
+    });
+
     let total_input = usage.prompt_tokens;
+    let mut leaves = [0u64; UNIT_COUNT];
     let mut acc: u128 = 0;
-    let mut charge = |count: u64, p: &Price| {
-        acc = acc.saturating_add(u128::from(count).saturating_mul(p.rate(total_input)));
-    };
-
-    // A cache category without a price stays in the uncached input, so it
-    // pays the input price rather than nothing.
-    let mut uncached = usage.prompt_tokens;
-    if let Some(p) = price(Field::CacheRead) {
-        uncached = uncached.saturating_sub(usage.prompt_cache_read_tokens);
-        charge(usage.prompt_cache_read_tokens, p);
-    }
-    if let Some(p) = price(Field::CacheWrite) {
-        uncached = uncached.saturating_sub(usage.prompt_cache_write_tokens);
-        charge(usage.prompt_cache_write_tokens, p);
-    }
-    if let Some(p) = price(Field::Input) {
-        charge(uncached, p);
-    }
-
-    let mut output = usage.completion_tokens;
-    if let Some(p) = price(Field::OutputReasoning) {
-        let reasoning = usage.reasoning_tokens.min(output);
-        output -= reasoning;
-        charge(reasoning, p);
-    }
-    if let Some(p) = price(Field::Output) {
-        charge(output, p);
-    }
-    if let Some(p) = price(Field::Requests) {
-        // Priced per thousand requests, against a per-million accumulator.
-        charge(1000, p);
+    for (i, &id) in priced.iter().enumerate() {
+        let (Some(unit), Some(Some(price))) = (units::get(id), resolved.get(usize::from(id)))
+        else {
+            continue;
+        };
+        let parts = priced[..i]
+            .iter()
+            .zip(&leaves[..i])
+            .filter(|(part, _)| units::get(**part).is_some_and(|p| unit.contains(p)))
+            .fold(0u64, |sum, (_, leaf)| sum.saturating_add(*leaf));
+        // Parts larger than their whole are inconsistent usage, on which the
+        // reference fails; heliport then charges the parts alone.
+        let leaf = units::measure(id, usage).unwrap_or(0).saturating_sub(parts);
+        leaves[i] = leaf;
+        if leaf == 0 {
+            continue;
+        }
+        // Prices are per `per` units (1M tokens, 1K searches); the
+        // accumulator counts per million.
+        let scale = u128::from(1_000_000 / unit.per.max(1));
+        acc = acc.saturating_add(
+            u128::from(leaf)
+                .saturating_mul(price.rate(total_input))
+                .saturating_mul(scale),
+        );
     }
 
     let nano = acc.saturating_add(ACC_PER_NANO_USD / 2) / ACC_PER_NANO_USD;
-    i64::try_from(nano).unwrap_or(i64::MAX)
+    Some(i64::try_from(nano).unwrap_or(i64::MAX))
 }
 
 fn de_price<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

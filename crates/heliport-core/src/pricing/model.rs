@@ -4,6 +4,8 @@ use std::borrow::Cow;
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 
+use super::units::UnitId;
+
 /// A regex from the table, compiled on first use. The table has over a hundred
 /// patterns and a running gateway meets a handful of providers and models:
 /// compiling all of them up front would hold megabytes for nothing.
@@ -120,42 +122,19 @@ impl Price {
     }
 }
 
-/// Price fields the cost engine reads, in display order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Field {
-    Input = 0,
-    Output = 1,
-    CacheRead = 2,
-    CacheWrite = 3,
-    OutputReasoning = 4,
-    Requests = 5,
-}
-
-pub(crate) const CORE_FIELDS: [(Field, &str); 6] = [
-    (Field::Input, "input_mtok"),
-    (Field::Output, "output_mtok"),
-    (Field::CacheRead, "cache_read_mtok"),
-    (Field::CacheWrite, "cache_write_mtok"),
-    (Field::OutputReasoning, "output_reasoning_mtok"),
-    (Field::Requests, "requests_kcount"),
-];
-
 /// One set of prices (a `ModelPrice`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct PriceSet {
-    pub(crate) core: [Option<Price>; 6],
-    /// Prices heliport has no usage for (audio, images, web searches, 1h
-    /// cache writes, ...): shown by `describe`, never charged.
-    pub(crate) other: Box<[(Box<str>, Price)]>,
+    /// Prices of the units the reference knows, in registry order.
+    pub(crate) units: Box<[(UnitId, Price)]>,
+    /// Prices under keys the reference does not know (a newer table's):
+    /// shown by `describe`, never charged, as the reference skips them too.
+    pub(crate) unknown: Box<[(Box<str>, Price)]>,
 }
 
 impl PriceSet {
-    pub(crate) fn get(&self, f: Field) -> Option<&Price> {
-        self.core[f as usize].as_ref()
-    }
-
     pub(crate) fn is_empty(&self) -> bool {
-        self.core.iter().all(Option::is_none) && self.other.is_empty()
+        self.units.is_empty() && self.unknown.is_empty()
     }
 }
 
@@ -204,10 +183,9 @@ pub(crate) struct Variant {
 }
 
 impl Variant {
+    /// The reference compares request context values exactly, case included.
     fn applies(&self, service_tier: &str, at: &DateTime<Utc>) -> bool {
-        self.service_tiers
-            .iter()
-            .any(|t| t.eq_ignore_ascii_case(service_tier))
+        self.service_tiers.iter().any(|t| **t == *service_tier)
             && self.constraint.is_none_or(|c| c.active(at))
     }
 }
@@ -233,14 +211,16 @@ impl Model {
             .map(|c| &c.prices)
     }
 
-    /// The last variant matching `service_tier` and in force at `at`.
-    pub(crate) fn active_variant(
-        &self,
-        service_tier: Option<&str>,
-        at: &DateTime<Utc>,
-    ) -> Option<&Variant> {
-        let tier = service_tier?;
-        self.variants.iter().rev().find(|v| v.applies(tier, at))
+    /// The variants matching `service_tier` and in force at `at`, in table
+    /// order: for each price the first of them that sets it wins.
+    pub(crate) fn active_variants<'a>(
+        &'a self,
+        service_tier: Option<&'a str>,
+        at: &'a DateTime<Utc>,
+    ) -> impl DoubleEndedIterator<Item = &'a Variant> + 'a {
+        self.variants
+            .iter()
+            .filter(move |v| service_tier.is_some_and(|t| v.applies(t, at)))
     }
 }
 

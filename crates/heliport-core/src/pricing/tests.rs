@@ -22,7 +22,7 @@ fn usage(prompt: u64, completion: u64, read: u64, write: u64) -> Usage {
         completion_tokens: completion,
         prompt_cache_read_tokens: read,
         prompt_cache_write_tokens: write,
-        reasoning_tokens: 0,
+        ..Usage::default()
     }
 }
 
@@ -217,7 +217,9 @@ fn variant_overrides_only_its_fields() {
     assert_eq!(usd(None), 11);
     assert_eq!(usd(Some("flex")), 6);
     assert_eq!(usd(Some("fast")), 21);
-    assert_eq!(usd(Some("Priority")), 21);
+    assert_eq!(usd(Some("priority")), 21);
+    // The reference compares context values exactly.
+    assert_eq!(usd(Some("Priority")), 11);
     assert_eq!(usd(Some("batch")), 11);
 }
 
@@ -592,4 +594,223 @@ fn describe_renders_a_readable_block() {
 fn table_can_be_shared_across_tasks() {
     fn shareable<T: Send + Sync + 'static>() {}
     shareable::<PriceTable>();
+}
+
+#[test]
+fn first_variant_in_force_wins_each_price() {
+    // The table lists a tier's variants newest first; both are in force
+    // from the later date on, and the first one prices.
+    let t = PriceTable::from_json(
+        r#"[{"id": "p", "api_pattern": "p", "models": [{"id": "m", "match": {"equals": "m"},
+        "prices": {"input_mtok": 2, "output_mtok": 8},
+        "price_variants": [
+            {"when": {"service_tier": "flex"}, "prices": {"input_mtok": 1}, "constraint": {"start_date": "2027-01-01"}},
+            {"when": {"service_tier": "flex"}, "prices": {"input_mtok": "0.5", "output_mtok": 2}, "constraint": {"start_date": "2026-10-15"}}
+        ]}]}]"#,
+    )
+    .unwrap();
+    let u = usage(1_000_000, 1_000_000, 0, 0);
+    let usd = |when| {
+        cost_at(&t, "p", "m", &u, when, Some("flex"))
+            .unwrap()
+            .nano_usd as f64
+            / 1e9
+    };
+    assert_eq!(usd("2026-10-14T23:59:59Z"), 10.0);
+    assert_eq!(usd("2026-10-15T00:00:00Z"), 2.5);
+    // input from the first variant, output from the second (the first has none)
+    assert_eq!(usd("2027-01-01T00:00:00Z"), 3.0);
+
+    // The shipped table: Gemini TTS flex prices double on 2027-01-01.
+    let u = usage(1_000_000, 1_000_000, 0, 0);
+    let flex = |when| {
+        cost_at(
+            table(),
+            "google",
+            "gemini-3.8-flash-tts",
+            &u,
+            when,
+            Some("flex"),
+        )
+        .unwrap()
+        .nano_usd
+    };
+    assert_eq!(flex("2026-11-30T12:00:00Z"), 4_750_000_000);
+    assert_eq!(flex("2027-01-01T00:00:00Z"), 9_500_000_000);
+}
+
+#[test]
+fn conditional_prices_last_in_force_else_first() {
+    let t = PriceTable::from_json(
+        r#"[{"id": "p", "models": [{"id": "m", "match": {"equals": "m"}, "prices": [
+            {"constraint": {"start_date": "2026-01-01"}, "prices": {"input_mtok": 1}},
+            {"constraint": {"start_date": "2026-06-01"}, "prices": {"input_mtok": 2}},
+            {"constraint": {"start_date": "2026-03-01"}, "prices": {"input_mtok": 3}}
+        ]}]}]"#,
+    )
+    .unwrap();
+    let u = usage(1_000_000, 0, 0, 0);
+    let usd = |when| cost_at(&t, "p", "m", &u, when, None).unwrap().nano_usd / 1_000_000_000;
+    // none in force yet: the first
+    assert_eq!(usd("2025-12-31T23:59:59Z"), 1);
+    assert_eq!(usd("2026-02-01T00:00:00Z"), 1);
+    assert_eq!(usd("2026-04-01T00:00:00Z"), 3);
+    // later in the list wins over later in time
+    assert_eq!(usd("2026-07-01T00:00:00Z"), 3);
+}
+
+#[test]
+fn compact_dates_are_spelled_out_when_nothing_matches() {
+    assert_eq!(
+        expand_compact_dates("gpt-4o-20240806").as_deref(),
+        Some("gpt-4o-2024-08-06")
+    );
+    assert_eq!(
+        expand_compact_dates("x-20250101-20251211:thinking").as_deref(),
+        Some("x-2025-01-01-2025-12-11:thinking")
+    );
+    // not a calendar date, not 20xx, more digits, no dash before
+    assert_eq!(expand_compact_dates("m-20250231"), None);
+    assert_eq!(expand_compact_dates("m-19990101"), None);
+    assert_eq!(expand_compact_dates("m-202401011"), None);
+    assert_eq!(expand_compact_dates("m20240101"), None);
+    assert_eq!(expand_compact_dates("m-2024010"), None);
+    assert_eq!(
+        expand_compact_dates("m-20250231-20240229").as_deref(),
+        Some("m-20250231-2024-02-29")
+    );
+
+    let u = usage(1000, 500, 0, 0);
+    assert_eq!(nano("openai", "gpt-4o-20240806", &u), Some(7_500_000));
+    assert_eq!(nano("openai", "GPT-4O-20240806", &u), Some(7_500_000));
+    // through a fallback provider too
+    assert_eq!(nano("azure", "gpt-4o-20240806", &u), Some(7_500_000));
+    assert_eq!(nano("openai", "gpt-4o-20241306", &u), None);
+    let shown = table().describe("gpt-4o-20240806", None, at(NOW));
+    assert!(shown
+        .iter()
+        .any(|d| d.provider_id == "openai" && d.model_id == "gpt-4o"));
+}
+
+#[test]
+fn one_hour_cache_writes_and_web_searches() {
+    // claude-sonnet-4-5: 3 in, 3.75 5-minute writes, 6 1-hour writes,
+    // 0.3 reads, 15 out, $10 per 1000 web searches
+    let u = Usage {
+        prompt_tokens: 10_000,
+        completion_tokens: 1_000,
+        prompt_cache_read_tokens: 2_000,
+        prompt_cache_write_tokens: 3_000,
+        prompt_cache_write_5m_tokens: 1_000,
+        prompt_cache_write_1h_tokens: 2_000,
+        web_searches: 3,
+        ..Usage::default()
+    };
+    assert_eq!(
+        nano("anthropic", "claude-sonnet-4-5", &u),
+        Some(
+            5_000 * 3_000
+                + 2_000 * 300
+                + 1_000 * 3_750
+                + 2_000 * 6_000
+                + 1_000 * 15_000
+                + 3 * 10_000_000
+        )
+    );
+    // Past the tier, 1-hour writes pay the tier's price too.
+    let big = Usage {
+        prompt_tokens: 200_001,
+        ..u
+    };
+    assert_eq!(
+        nano("anthropic", "claude-sonnet-4-5", &big),
+        Some(
+            195_001 * 6_000
+                + 2_000 * 600
+                + 1_000 * 7_500
+                + 2_000 * 12_000
+                + 1_000 * 22_500
+                + 3 * 10_000_000
+        )
+    );
+}
+
+#[test]
+fn modality_prices() {
+    // gemini-2.5-flash: 0.3 text in, 1 audio in, 0.03 cached, 0.1 cached audio, 2.5 out
+    let u = Usage {
+        prompt_tokens: 10_000,
+        completion_tokens: 100,
+        prompt_cache_read_tokens: 4_000,
+        prompt_audio_tokens: 3_000,
+        prompt_cache_read_audio_tokens: 1_000,
+        prompt_image_tokens: 500,
+        ..Usage::default()
+    };
+    // uncached text 10000-4000-3000+1000 = 4000 (images are not priced apart:
+    // they stay in the input), uncached audio 2000, cached text 3000,
+    // cached audio 1000
+    assert_eq!(
+        nano("google", "gemini-2.5-flash", &u),
+        Some(4_000 * 300 + 2_000 * 1_000 + 3_000 * 30 + 1_000 * 100 + 100 * 2_500)
+    );
+    // gpt-image-1 prices images apart: 5 text, 10 image, 40 out
+    let u = Usage {
+        prompt_tokens: 1_000,
+        prompt_image_tokens: 600,
+        completion_tokens: 4_000,
+        completion_image_tokens: 4_000,
+        ..Usage::default()
+    };
+    assert_eq!(
+        nano("openai", "gpt-image-1", &u),
+        Some(400 * 5_000 + 600 * 10_000 + 4_000 * 40_000)
+    );
+}
+
+#[test]
+fn reasoning_priced_apart_only_where_the_table_says() {
+    let u = Usage {
+        reasoning_tokens: 400,
+        ..usage(1000, 1000, 0, 0)
+    };
+    // grok-3-mini has one output price: reasoning is output
+    assert_eq!(
+        nano("x-ai", "grok-3-mini", &u),
+        Some(1000 * 300 + 1000 * 500)
+    );
+}
+
+#[test]
+fn models_priced_only_in_units_heliport_does_not_measure_are_unpriced() {
+    let u = usage(1000, 1000, 0, 0);
+    for (provider, model) in [
+        ("openai", "whisper-1"),
+        ("openai", "tts-1"),
+        ("groq", "whisper-large-v3"),
+        ("mistral", "mistral-ocr-latest"),
+        ("x-ai", "grok-voice-latest"),
+    ] {
+        assert_eq!(nano(provider, model, &u), None, "{provider}/{model}");
+    }
+    // tokens and audio hours: priced by the tokens
+    assert_eq!(
+        nano("mistral", "voxtral-small-24b-2507", &u),
+        Some(1000 * 100 + 1000 * 400)
+    );
+    // listed without prices: free
+    assert_eq!(nano("openrouter", "qwen/qwq-32b:free", &u), Some(0));
+}
+
+#[test]
+fn unknown_price_keys_are_shown_but_not_charged() {
+    let t = PriceTable::from_json(
+        r#"[{"id": "p", "models": [{"id": "m", "match": {"equals": "m"},
+        "prices": {"input_mtok": 1, "hologram_mtok": 100}}]}]"#,
+    )
+    .unwrap();
+    let c = cost_at(&t, "p", "m", &usage(1_000_000, 0, 0, 0), NOW, None).unwrap();
+    assert_eq!(c.nano_usd, 1_000_000_000);
+    let d = t.describe("m", Some("p"), at(NOW));
+    assert!(d[0].prices.iter().any(|l| l.field == "hologram_mtok"));
 }
