@@ -391,7 +391,7 @@ struct Modalities {
 
 impl Modalities {
     fn of(&self, m: Modality) -> u64 {
-        self.counts[m as usize]
+        self.counts.get(m as usize).copied().unwrap_or(0)
     }
     fn get(l: &Lax<Modalities>) -> Modalities {
         l.get().copied().unwrap_or_default()
@@ -406,9 +406,10 @@ impl<'de> LaxTarget<'de> for Modalities {
                 continue;
             };
             let i = m as usize;
-            if !out.seen[i] {
-                out.seen[i] = true;
-                out.counts[i] = item.get().and_then(|i| i.token_count.val()).unwrap_or(0);
+            if let (Some(seen @ false), Some(count)) = (out.seen.get_mut(i), out.counts.get_mut(i))
+            {
+                *seen = true;
+                *count = item.get().and_then(|i| i.token_count.val()).unwrap_or(0);
             }
         }
         Ok(Some(out))
@@ -798,7 +799,10 @@ fn has(data: &[u8], token: &[u8]) -> bool {
 /// (OpenAI sends the null on every chunk once `include_usage` is set).
 fn has_usage_object(data: &[u8]) -> bool {
     USAGE_KEY.find_iter(data).any(|i| {
-        let rest = data[i + b"\"usage\"".len()..].trim_ascii_start();
+        let rest = data
+            .get(i + b"\"usage\"".len()..)
+            .unwrap_or_default()
+            .trim_ascii_start();
         match rest.split_first() {
             Some((b':', value)) => value.trim_ascii_start().first() == Some(&b'{'),
             _ => false,

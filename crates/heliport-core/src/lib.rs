@@ -3,6 +3,8 @@
 //! Parsers, policies and calculators live here so they can be unit-tested
 //! exhaustively and shared by the gateway, the stores and the CLI.
 
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 pub mod error;
 pub mod estimate;
 pub mod extract;

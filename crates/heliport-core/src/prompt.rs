@@ -178,7 +178,7 @@ fn rewrite_tags(text: &str, emit: &mut dyn FnMut(&str, &str, &mut String)) -> Op
     // for the next opening tag (past malformed ones, which stay as text).
     let mut copied = 0;
     let mut search = 0;
-    while let Some(rel) = memmem::find(&bytes[search..], OPEN.as_bytes()) {
+    while let Some(rel) = memmem::find(bytes.get(search..).unwrap_or_default(), OPEN.as_bytes()) {
         let start = search + rel;
         match parse_tag(text, start) {
             Some(tag) => {

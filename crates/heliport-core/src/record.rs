@@ -105,7 +105,9 @@ impl CapturedBody {
             return;
         }
         self.truncated = true;
-        let rest = &rest[rest.len().saturating_sub(TAIL_BYTES)..];
+        let rest = rest
+            .get(rest.len().saturating_sub(TAIL_BYTES)..)
+            .unwrap_or_default();
         let overflow = (self.tail.len() + rest.len()).saturating_sub(TAIL_BYTES);
         self.tail.drain(..overflow.min(self.tail.len()));
         self.tail.extend(rest.iter().copied());
@@ -188,7 +190,8 @@ fn body_text(bytes: &[u8], cap: usize) -> (String, bool) {
     if bytes.len() <= cap {
         (String::from_utf8_lossy(bytes).into_owned(), false)
     } else {
-        (String::from_utf8_lossy(&bytes[..cap]).into_owned(), true)
+        let head = bytes.get(..cap).unwrap_or(bytes);
+        (String::from_utf8_lossy(head).into_owned(), true)
     }
 }
 
@@ -473,15 +476,16 @@ fn usage_from_tail(flavor: ApiFlavor, tail: &[u8]) -> Extracted {
         let Some(pos) = memchr::memmem::rfind(tail, key.as_bytes()) else {
             continue;
         };
-        let rest = &tail[pos + key.len()..];
+        let rest = tail.get(pos + key.len()..).unwrap_or_default();
         let Some(colon) = rest.iter().position(|b| !b.is_ascii_whitespace()) else {
             continue;
         };
-        if rest[colon] != b':' {
+        if rest.get(colon) != Some(&b':') {
             continue;
         }
-        let mut de = serde_json::Deserializer::from_slice(&rest[colon + 1..])
-            .into_iter::<serde_json::Value>();
+        let mut de =
+            serde_json::Deserializer::from_slice(rest.get(colon + 1..).unwrap_or_default())
+                .into_iter::<serde_json::Value>();
         if let Some(Ok(value)) = de.next() {
             let key = key.trim_matches('"');
             let mut wrapped = serde_json::Map::new();

@@ -97,19 +97,19 @@ impl SseParser {
         }
         if self.pending_cr {
             self.pending_cr = false;
-            if chunk[0] == b'\n' {
+            if chunk.first() == Some(&b'\n') {
                 pos = 1;
             }
         }
         pos = self.strip_bom(chunk, pos);
 
         if self.partial != Partial::None {
-            let rest = &chunk[pos..];
+            let rest = chunk.get(pos..).unwrap_or_default();
             let Some(i) = memchr2(b'\n', b'\r', rest) else {
                 self.extend_partial(rest);
                 return;
             };
-            self.extend_partial(&rest[..i]);
+            self.extend_partial(rest.get(..i).unwrap_or_default());
             pos = self.after_line_end(chunk, pos + i);
             let partial = std::mem::replace(&mut self.partial, Partial::None);
             if partial == Partial::Keep {
@@ -125,15 +125,15 @@ impl SseParser {
         }
 
         let mut borrowed = Borrowed::default();
-        while let Some(i) = memchr2(b'\n', b'\r', &chunk[pos..]) {
-            let line = &chunk[pos..pos + i];
+        while let Some(i) = memchr2(b'\n', b'\r', chunk.get(pos..).unwrap_or_default()) {
+            let line = chunk.get(pos..pos + i).unwrap_or_default();
             pos = self.after_line_end(chunk, pos + i);
             self.process_line(line, &mut borrowed, &mut on_event);
         }
         // Whatever still points into this chunk must be copied before it goes away.
         self.materialize(&borrowed);
         if pos < chunk.len() {
-            self.start_partial(&chunk[pos..]);
+            self.start_partial(chunk.get(pos..).unwrap_or_default());
         }
     }
 
@@ -158,7 +158,10 @@ impl SseParser {
     /// Consumes a leading BOM, which may itself be split across chunks.
     fn strip_bom(&mut self, chunk: &[u8], mut pos: usize) -> usize {
         while self.bom_matched < BOM.len() && pos < chunk.len() {
-            if chunk[pos] == BOM[self.bom_matched] {
+            if chunk
+                .get(pos)
+                .is_some_and(|b| BOM.get(self.bom_matched) == Some(b))
+            {
                 self.bom_matched += 1;
                 pos += 1;
             } else {
@@ -166,7 +169,7 @@ impl SseParser {
                 let taken = self.bom_matched;
                 self.bom_matched = BOM_DONE;
                 if taken > 0 {
-                    self.start_partial(&BOM[..taken]);
+                    self.start_partial(BOM.get(..taken).unwrap_or_default());
                 }
                 return pos;
             }
@@ -180,7 +183,7 @@ impl SseParser {
     /// Position after the line terminator at `end`, treating `\r\n` as one.
     fn after_line_end(&mut self, chunk: &[u8], end: usize) -> usize {
         let next = end + 1;
-        if chunk[end] == b'\r' {
+        if chunk.get(end) == Some(&b'\r') {
             match chunk.get(next) {
                 Some(b'\n') => return next + 1,
                 None => self.pending_cr = true,
@@ -264,7 +267,7 @@ impl SseParser {
             *borrowed = Borrowed::default();
             return;
         }
-        if self.skipping || line[0] == b':' {
+        if self.skipping || line.first() == Some(&b':') {
             return;
         }
         self.event_bytes = self.event_bytes.saturating_add(line.len());
@@ -275,10 +278,13 @@ impl SseParser {
         }
         let (field, value) = match memchr(b':', line) {
             Some(i) => {
-                let v = &line[i + 1..];
-                (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
+                let v = line.get(i + 1..).unwrap_or_default();
+                (
+                    line.get(..i).unwrap_or_default(),
+                    v.strip_prefix(b" ").unwrap_or(v),
+                )
             }
-            None => (line, &line[line.len()..]),
+            None => (line, &[][..]),
         };
         match field {
             b"data" => {
@@ -329,10 +335,10 @@ impl SseParser {
 pub fn split_complete(buf: &[u8]) -> usize {
     let mut boundary = 0;
     let mut line_start = 0;
-    while let Some(i) = memchr2(b'\n', b'\r', &buf[line_start..]) {
+    while let Some(i) = memchr2(b'\n', b'\r', buf.get(line_start..).unwrap_or_default()) {
         let end = line_start + i;
         let mut next = end + 1;
-        if buf[end] == b'\r' {
+        if buf.get(end) == Some(&b'\r') {
             match buf.get(next) {
                 Some(b'\n') => next += 1,
                 Some(_) => {}

@@ -1,6 +1,8 @@
 //! heliport's proxy hot path: the server, the request pipeline, the upstream
 //! client and the tee that records responses as they stream through.
 
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 pub mod headers;
 pub mod listener;
 pub mod pipeline;

@@ -175,6 +175,7 @@ pub fn start<S: RecordSink>(
         metrics::counter!(name).increment(0);
     }
     metrics::gauge!("heliport_spool_pending").set(spool.pending() as f64);
+    metrics::gauge!("heliport_record_queue_bytes").set(0.0);
     let (tx, rx) = mpsc::unbounded_channel();
     let budget = Arc::new(QueueBudget {
         used: AtomicUsize::new(0),

@@ -674,6 +674,7 @@ async fn metrics_name_every_series_from_the_start() {
         "heliport_records_spooled_total 0",
         "heliport_records_dropped_total 0",
         "heliport_spool_pending 0",
+        "heliport_record_queue_bytes 0",
         "heliport_requests_total",
         "heliport_connections_open",
     ] {

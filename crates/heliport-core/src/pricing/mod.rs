@@ -408,7 +408,7 @@ fn expand_compact_dates(model_ref: &str) -> Option<String> {
     let mut i = 0;
     while i < b.len() {
         let end = i + 9;
-        let candidate = b[i] == b'-'
+        let candidate = b.get(i) == Some(&b'-')
             && b.get(i + 1..end)
                 .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
             && matches!(b.get(end), None | Some(b'-' | b':'));
@@ -484,7 +484,7 @@ fn cost_nano_usd<'a>(
         return None;
     }
     // The most specific first, so a unit's parts are charged before it.
-    let priced = &mut priced[..n];
+    let priced = priced.get_mut(..n).unwrap_or_default();
     priced.sort_unstable_by_key(|id| {
         std::cmp::Reverse(units::get(*id).map_or(0, units::Unit::specificity))
     });
@@ -497,15 +497,18 @@ fn cost_nano_usd<'a>(
         else {
             continue;
         };
-        let parts = priced[..i]
+        let parts = priced
             .iter()
-            .zip(&leaves[..i])
+            .take(i)
+            .zip(&leaves)
             .filter(|(part, _)| units::get(**part).is_some_and(|p| unit.contains(p)))
             .fold(0u64, |sum, (_, leaf)| sum.saturating_add(*leaf));
         // Parts larger than their whole are inconsistent usage, on which the
         // reference fails; heliport then charges the parts alone.
         let leaf = units::measure(id, usage).unwrap_or(0).saturating_sub(parts);
-        leaves[i] = leaf;
+        if let Some(slot) = leaves.get_mut(i) {
+            *slot = leaf;
+        }
         if leaf == 0 {
             continue;
         }
