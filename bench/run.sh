@@ -29,7 +29,11 @@
 #      drifting background load hits all three alike; after each heliport
 #      run it waits until heliport's record queue has drained, so the
 #      writer's backlog does not steal CPU from the next run
-#   5. prints markdown: a table of req/s, p50, p99, p50 overhead over the
+#   5. traffic features, heliport only, against the same floor: cache hits
+#      (Helicone-Cache-Enabled on one repeated body, c1 and c32), and a
+#      rate-limit policy on every request (never refusing) in-process and, when
+#      Redis answers at 127.0.0.1:6379, through Redis (a second heliport)
+#   6. prints markdown: a table of req/s, p50, p99, p50 overhead over the
 #      mock direct and req/s ratio to nginx; a table of the CPU split
 #      (wrk / mock / proxy, from /proc and bash's `time`), the proxy's CPU
 #      per request and heliport's recording (records written/s, backlog,
@@ -122,7 +126,7 @@ else
   PIN_WRK=(); PIN_MOCK=()
 fi
 
-free_port MOCK_PORT; free_port NGINX_PORT; free_port HELI_PORT
+free_port MOCK_PORT; free_port NGINX_PORT; free_port HELI_PORT; free_port HELI2_PORT
 MOCK=http://127.0.0.1:$MOCK_PORT
 NGX=http://127.0.0.1:$NGINX_PORT
 HELI=http://127.0.0.1:$HELI_PORT
@@ -193,6 +197,27 @@ PIDS+=($HELI_PID)
 wait_http "$HELI/healthz" heliport
 RSS_START_KB=$(awk '/^VmRSS:/{print $2}' "/proc/$HELI_PID/status")
 
+# A second heliport with its cache and limits in Redis, when Redis answers.
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+HELI2=http://127.0.0.1:$HELI2_PORT
+HELI2_PID=
+if (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
+  log "starting heliport with Redis on $HELI2"
+  HELIPORT_LISTEN=127.0.0.1:$HELI2_PORT HELIPORT_DATABASE_URL=sqlite://$TMP/bench2.db \
+    HELIPORT_SPOOL_PATH=$TMP/bench2.spool HELIPORT_REDIS_URL=$REDIS_URL \
+    "$BIN" keys create --name bench >/dev/null 2>&1 || true
+  KEY2=$(HELIPORT_DATABASE_URL=sqlite://$TMP/bench2.db "$BIN" keys create --name bench2 2>/dev/null \
+    | grep -oE 'sk-heliport-[A-Za-z0-9]+' | head -1)
+  HELIPORT_LISTEN=127.0.0.1:$HELI2_PORT HELIPORT_DATABASE_URL=sqlite://$TMP/bench2.db \
+    HELIPORT_SPOOL_PATH=$TMP/bench2.spool HELIPORT_REDIS_URL=$REDIS_URL \
+    "$BIN" serve >"$TMP/heliport2.log" 2>&1 &
+  HELI2_PID=$!
+  PIDS+=($HELI2_PID)
+  wait_http "$HELI2/healthz" "heliport (Redis)"
+else
+  log "no Redis at 127.0.0.1:6379: the Redis rate-limit run is skipped"
+fi
+
 # ---------------------------------------------------------------- wrk scripts
 BODY='{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello to the benchmark"}]}'
 SBODY='{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello to the benchmark"}],"stream":true,"stream_options":{"include_usage":true}}'
@@ -206,6 +231,12 @@ wrk.headers["Authorization"] = "Bearer sk-test"
 wrk.headers["Helicone-Auth"] = "Bearer $KEY"
 EOF
 done
+# Traffic features: a cached body, and a policy that never refuses.
+{ cat "$TMP/plain.lua"; echo 'wrk.headers["Helicone-Cache-Enabled"] = "true"'; } >"$TMP/cache.lua"
+{ cat "$TMP/plain.lua"; echo 'wrk.headers["Helicone-RateLimit-Policy"] = "1000000000;w=60"'; } >"$TMP/limit.lua"
+if [ -n "$HELI2_PID" ]; then
+  sed "s/$KEY/$KEY2/" "$TMP/limit.lua" >"$TMP/redislimit.lua"
+fi
 
 # One request through each target, checked, before any load.
 for base in "$MOCK" "$NGX" "$HELI"; do
@@ -252,7 +283,8 @@ check_alive() {
 proxy_ticks() { # target
   case $1 in
     mock) echo 0 ;;
-    heliport) ticks "$HELI_PID" ;;
+    heliport|heliport-cache|heliport-limit) ticks "$HELI_PID" ;;
+    heliport-redis) ticks "$HELI2_PID" ;;
     nginx)
       local sum=0 p
       for p in $NGINX_PID $(pgrep -P "$NGINX_PID"); do sum=$((sum + $(ticks "$p"))); done
@@ -280,7 +312,9 @@ drain_heliport() {
 run_wrk() { # target url mode conc seconds -> sets LAST_*
   local target=$1 url=$2 mode=$3 conc=$4 secs=$5 out m0 p0 b0 m1 p1 b1 wcpu
   local w0=0 d0=0
-  if [ "$target" = heliport ]; then w0=$(heli_metric written); d0=$(heli_metric dropped); fi
+  case $target in heliport*) IS_HELI=1 ;; *) IS_HELI=0 ;; esac
+  [ "$target" = heliport-redis ] && IS_HELI=0
+  if [ "$IS_HELI" = 1 ]; then w0=$(heli_metric written); d0=$(heli_metric dropped); fi
   m0=$(ticks "$MOCK_PID"); p0=$(proxy_ticks "$target"); b0=$(busy_ticks)
   out=$( { TIMEFORMAT='%U %S'; time "${PIN_WRK[@]}" wrk -t1 -c"$conc" -d"${secs}s" --latency \
            -s "$TMP/$mode.lua" "$url$PATH_CHAT" 2>&1; } 2>"$TMP/wrk.time" ) \
@@ -308,7 +342,7 @@ run_wrk() { # target url mode conc seconds -> sets LAST_*
   sock=$(awk '/Socket errors/{gsub(/,/,""); print $4+$6+$8+$10}' <<<"$out"); sock=${sock:-0}
   LAST_ERRS=$((non2xx + sock))
   LAST_BACKLOG=—; LAST_WRATE=—; LAST_DROPPED=—
-  if [ "$target" = heliport ]; then
+  if [ "$IS_HELI" = 1 ]; then
     HELI_SENT=$((HELI_SENT + LAST_REQS))
     LAST_WRATE=$(( ($(heli_metric written) - w0) / secs ))
     LAST_DROPPED=$(( $(heli_metric dropped) - d0 ))
@@ -361,6 +395,26 @@ for sc in "${SCENARIOS[@]}"; do
     # proxy CPU per request, microseconds
     US_PER_REQ[$k]=$(awk -v t="$LAST_PROXY_TICKS" -v k="$TICK" -v n="$LAST_REQS" 'BEGIN{printf "%.0f", (n > 0) ? 1e6 * t / k / n : 0}')
   done
+done
+
+# ---------------------------------------------------------------- traffic features
+declare -A TRPS TP50 TUS
+TRAFFIC=("heliport-cache cache 1" "heliport-cache cache 32" "heliport-limit limit 32")
+[ -n "$HELI2_PID" ] && TRAFFIC+=("heliport-redis redislimit 32")
+# The first cached call fills the entry; every later one is a hit.
+curl -sS -o /dev/null -X POST "$HELI$PATH_CHAT" -H "Content-Type: application/json" \
+  -H "Authorization: Bearer sk-test" -H "Helicone-Auth: Bearer $KEY" -H "Helicone-Cache-Enabled: true" -d "$BODY"
+HELI_SENT=$((HELI_SENT + 1))
+for sc in "${TRAFFIC[@]}"; do
+  read -r t script conc <<<"$sc"
+  url=$HELI; [ "$t" = heliport-redis ] && url=$HELI2
+  log "measure $t c$conc (${DURATION}s)"
+  run_wrk "$t" "$url" "$script" "$conc" 1
+  run_wrk "$t" "$url" "$script" "$conc" "$DURATION"
+  k="$t/$conc"
+  TRPS[$k]=$LAST_RPS; TP50[$k]=$LAST_P50
+  TUS[$k]=$(awk -v t="$LAST_PROXY_TICKS" -v k="$TICK" -v n="$LAST_REQS" 'BEGIN{printf "%.0f", (n > 0) ? 1e6 * t / k / n : 0}')
+  [ "$t" != heliport-redis ] && drain_heliport
 done
 
 # ---------------------------------------------------------------- after load
@@ -453,4 +507,27 @@ for mode in plain stream; do
   echo "- c1 $(label_of "$mode") overhead ≤ 3 × nginx's: heliport ${ho} ms vs nginx ${no} ms (${x} ×) — $(ok "$ho <= 3 * $no")"
 done
 echo "- RSS after load < 64 MiB: $(mib "$RSS_KB") MiB — $(ok "$RSS_KB < 65536")"
+echo
+echo "Traffic features (heliport only; non-streaming; vs nginx and vs heliport's plain proxying in the same run):"
+echo
+echo "| run | conc | req/s | p50 ms | proxy µs/req | vs nginx | vs heliport plain |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for sc in "${TRAFFIC[@]}"; do
+  read -r t script conc <<<"$sc"
+  k="$t/$conc"
+  case $t in heliport-cache) name="cache hit" ;; heliport-limit) name="rate-limit policy, in-process" ;; heliport-redis) name="rate-limit policy, Redis" ;; esac
+  printf '| %s | %s | %.0f | %.3f | %s | %s | %s |\n' "$name" "$conc" "${TRPS[$k]}" "${TP50[$k]}" "${TUS[$k]}" \
+    "$(calc "%.2f" "${TRPS[$k]} / ${RPS[nginx/plain/$conc]}")" "$(calc "%.2f" "${TRPS[$k]} / ${RPS[heliport/plain/$conc]}")"
+done
+echo
+hit=${TP50[heliport-cache/1]}; ngx=${P50[nginx/plain/1]}
+echo "- a cache hit answers faster than a call through nginx (c1 p50): ${hit} ms vs ${ngx} ms — $(ok "$hit < $ngx")"
+lim=$(calc "%.2f" "${TRPS[heliport-limit/32]} / ${RPS[heliport/plain/32]}")
+echo "- an in-process policy costs ≤ 10 % of throughput (c32): ${lim} × plain — $(ok "$lim >= 0.9")"
+if [ -n "$HELI2_PID" ]; then
+  red=$(calc "%.2f" "${TRPS[heliport-redis/32]} / ${RPS[heliport/plain/32]}")
+  echo "- a Redis policy costs ≤ 25 % of throughput (c32): ${red} × plain — $(ok "$red >= 0.75")"
+else
+  echo "- a Redis policy: not measured (no Redis at 127.0.0.1:6379)"
+fi
 echo "- every request recorded: ${RECORDS:-0} records ≥ $EXPECT completed requests, none dropped — $(ok "${RECORDS:-0} >= $EXPECT && $DROPPED == 0")"

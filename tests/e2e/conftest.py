@@ -253,6 +253,9 @@ def heliport():
         port = free_port()
         env["HELIPORT_LISTEN"] = f"127.0.0.1:{port}"
         env["HELIPORT_AUTH_MODE"] = "required"
+        # Fallback entries and target URLs are client-supplied: the loopback mock
+        # must be allowed explicitly, as an operator would allow an internal server.
+        env["HELIPORT_ALLOWED_TARGETS"] = mock_url
         # Every provider route goes to the mock (the cost conformance test
         # uses them all).
         for provider in (

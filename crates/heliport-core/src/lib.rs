@@ -18,4 +18,5 @@ pub mod record;
 pub mod redact;
 pub mod sse;
 pub mod target;
+pub mod traffic;
 pub mod usage;

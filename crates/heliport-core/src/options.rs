@@ -132,6 +132,11 @@ pub struct RateLimitPolicy {
 }
 
 impl RateLimitPolicy {
+    /// The quota as `Helicone-RateLimit-Limit` shows it.
+    pub fn quota_text(&self) -> String {
+        format_quota(self.quota)
+    }
+
     /// The policy as echoed in `Helicone-RateLimit-Policy`.
     pub fn normalized(&self) -> String {
         let mut s = format!("{};w={}", format_quota(self.quota), self.window_secs);
@@ -195,6 +200,8 @@ pub struct RequestOptions {
 
 const PROPERTY_PREFIX: &str = "helicone-property-";
 const MAX_RETRIES: u32 = 10;
+/// Entries of `Helicone-Fallbacks` (each one is an upstream attempt).
+const MAX_FALLBACKS: usize = 10;
 const MAX_BUCKET: u8 = 20;
 const MAX_WINDOW_SECS: u64 = 31_536_000;
 
@@ -634,6 +641,15 @@ fn parse_fallbacks(header: &str, v: &str) -> Result<Vec<FallbackEntry>, OptionEr
     })?;
     if arr.is_empty() {
         return Err(err(header, "the array is empty: give at least one entry"));
+    }
+    if arr.len() > MAX_FALLBACKS {
+        return Err(err(
+            header,
+            format!(
+                "{} entries is too many: each is an upstream attempt, at most {MAX_FALLBACKS} are allowed",
+                arr.len()
+            ),
+        ));
     }
     arr.iter()
         .enumerate()

@@ -61,6 +61,13 @@ pub struct RequestRecord {
     pub body_cap_bytes: u64,
     pub threat: bool,
     pub flagged: bool,
+    /// For an upstream attempt that did not answer the request (a retry or a
+    /// fallback entry tried before the one that answered): the request's id.
+    #[serde(default)]
+    pub parent_request_id: Option<Uuid>,
+    /// For a cache hit (which costs nothing): what the answer cost when it was made.
+    #[serde(default)]
+    pub cache_saved_nano_usd: Option<i64>,
 }
 
 /// Request metadata taken from the `Helicone-*` options at admission.
@@ -171,11 +178,38 @@ pub struct Exchange {
     pub time_to_first_token_ms: Option<u64>,
     pub response_is_sse: bool,
     pub response_body: CapturedBody,
-    /// What the stream accumulator saw (SSE responses only).
-    pub stream_extracted: Option<Extracted>,
+    /// Usage and model already read on the request path: by the stream
+    /// accumulator, or by [`Exchange::outcome`] for a completion hook.
+    pub extracted: Option<Extracted>,
     pub attempts: u32,
     pub fallback_index: Option<u32>,
     pub body_cap_bytes: usize,
+    /// Set on an upstream attempt that did not answer the request.
+    pub parent_request_id: Option<Uuid>,
+    /// Set when the answer was replayed from the cache.
+    pub cache_hit: Option<CacheHit>,
+    /// The cache slot this answer fills (a miss with caching on).
+    pub cache_fill_slot: Option<u32>,
+}
+
+/// A request answered from the response cache.
+#[derive(Debug, Clone)]
+pub struct CacheHit {
+    /// The request whose answer was stored.
+    pub reference_id: Uuid,
+    pub bucket_idx: u32,
+}
+
+/// What an answer reported and cost, for completion hooks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: Option<u16>,
+    /// Ended normally: no failure, the stream's end reached.
+    pub complete: bool,
+    pub usage: Option<Usage>,
+    pub model: Option<String>,
+    /// `None` when unpriced or nothing was reported.
+    pub cost_nano_usd: Option<i64>,
 }
 
 /// A template kept by its hash only (an omitted request, or one over the cap).
@@ -245,6 +279,74 @@ impl Exchange {
             + EXCHANGE_OVERHEAD_BYTES
     }
 
+    /// Usage, model and tier the answer reports (none for calls that
+    /// generate nothing), adjusted to the provider's conventions.
+    fn read_answer(&self) -> Extracted {
+        let flavor = ApiFlavor::from_path(&self.upstream_path);
+        let response_bytes = self.response_body.head();
+        let generation = self.method.eq_ignore_ascii_case("POST");
+        let mut extracted = if !generation || response_bytes.is_empty() {
+            Extracted::default()
+        } else {
+            let e = extract::from_json(flavor, response_bytes);
+            if e.usage.is_none() && self.response_body.truncated {
+                // The usage of a long JSON answer sits at its end, past the cap.
+                let tail = self.response_body.tail_vec();
+                let t = usage_from_tail(flavor, &tail);
+                Extracted {
+                    usage: t.usage,
+                    model: e.model.or(t.model),
+                    service_tier: e.service_tier.or(t.service_tier),
+                    flavor: t.flavor,
+                }
+            } else {
+                e
+            }
+        };
+        if let Some(p) = &self.price_provider {
+            extracted.adjust_for_provider(p);
+        }
+        extracted
+    }
+
+    /// What the answer reported and cost, read on the request path when a
+    /// completion hook needs it (settling a `u=cents` limit, saving a cache
+    /// entry). Cheap: only reported usage is priced (no token estimate); the
+    /// reading is kept so the writer does not repeat it.
+    pub fn outcome(&mut self, prices: &PriceTable) -> Outcome {
+        let extracted = match self.extracted.take() {
+            Some(e) => e,
+            None => self.read_answer(),
+        };
+        let model = self
+            .meta
+            .model_override
+            .clone()
+            .or_else(|| extracted.model.clone())
+            .or_else(|| extract::request_fields(&self.request_body).model);
+        let cost_nano_usd = match (&extracted.usage, &model, &self.price_provider) {
+            (Some(u), Some(m), Some(p)) => prices
+                .cost(&CostQuery {
+                    provider_id: p,
+                    model: m,
+                    usage: u,
+                    at: self.created_at,
+                    service_tier: extracted.service_tier.as_deref(),
+                })
+                .map(|c| c.nano_usd),
+            _ => None,
+        };
+        let outcome = Outcome {
+            status: self.status,
+            complete: self.failure.is_none(),
+            usage: extracted.usage,
+            model,
+            cost_nano_usd,
+        };
+        self.extracted = Some(extracted);
+        outcome
+    }
+
     /// Turn the raw exchange into the record: usage (reported or estimated),
     /// model, cost, bodies (capped, or omitted as the client asked).
     pub fn finalize(mut self, prices: &PriceTable) -> RequestRecord {
@@ -260,29 +362,10 @@ impl Exchange {
         // listing carries the original usage, which must not be counted twice.
         let generation = self.method.eq_ignore_ascii_case("POST");
 
-        let mut extracted = match self.stream_extracted.take() {
+        let extracted = match self.extracted.take() {
             Some(e) => e,
-            None if !generation || response_bytes.is_empty() => Extracted::default(),
-            None => {
-                let e = extract::from_json(flavor, response_bytes);
-                if e.usage.is_none() && self.response_body.truncated {
-                    // The usage of a long JSON answer sits at its end, past the cap.
-                    let tail = self.response_body.tail_vec();
-                    let t = usage_from_tail(flavor, &tail);
-                    Extracted {
-                        usage: t.usage,
-                        model: e.model.or(t.model),
-                        service_tier: e.service_tier.or(t.service_tier),
-                        flavor: t.flavor,
-                    }
-                } else {
-                    e
-                }
-            }
+            None => self.read_answer(),
         };
-        if let Some(p) = &self.price_provider {
-            extracted.adjust_for_provider(p);
-        }
         let response_model = extracted.model.clone();
         let model = self
             .meta
@@ -331,6 +414,11 @@ impl Exchange {
             // An error answer or a rejected request consumed nothing.
             (None, _, _) if !success => Some(0),
             _ => None,
+        };
+        // A hit was free; what the answer cost is what it saved.
+        let (cost_nano_usd, cache_saved_nano_usd) = match &self.cache_hit {
+            Some(_) => (Some(0), cost_nano_usd),
+            None => (cost_nano_usd, None),
         };
 
         let mut prompt_inputs = self.meta.prompt_inputs;
@@ -406,10 +494,19 @@ impl Exchange {
             prompt_template,
             properties: self.meta.properties,
             cache_enabled: self.meta.cache_enabled,
-            cached: false,
-            cache_reference_id: None,
-            cache_bucket_idx: None,
-            attempts: self.attempts.max(1),
+            cached: self.cache_hit.is_some(),
+            cache_reference_id: self.cache_hit.as_ref().map(|h| h.reference_id.to_string()),
+            cache_bucket_idx: self
+                .cache_hit
+                .as_ref()
+                .map(|h| h.bucket_idx)
+                .or(self.cache_fill_slot),
+            // A hit never reached the upstream.
+            attempts: if self.cache_hit.is_some() {
+                0
+            } else {
+                self.attempts.max(1)
+            },
             fallback_index: self.fallback_index,
             api_key_id: self.api_key_id,
             request_body,
@@ -419,6 +516,8 @@ impl Exchange {
             body_cap_bytes: cap as u64,
             threat: false,
             flagged: false,
+            parent_request_id: self.parent_request_id,
+            cache_saved_nano_usd,
         }
     }
 }

@@ -3,13 +3,18 @@
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
+mod attempts;
+mod auth;
+mod cache;
 pub mod headers;
 pub mod listener;
 pub mod pipeline;
+mod rate_limit;
+mod request_body;
 pub mod server;
 pub mod state;
 pub mod tee;
 pub mod upstream;
 
 pub use server::router;
-pub use state::{AuthMode, GatewayConfig, GatewayState};
+pub use state::{AuthMode, GatewayConfig, GatewayState, OnStoreError};

@@ -7,6 +7,7 @@ use std::time::Duration;
 use heliport_core::pricing::PriceTable;
 use heliport_core::provider::Providers;
 use heliport_core::target::AllowedTargets;
+use heliport_state::{RateLimiter, ResponseCache};
 use heliport_store::auth::KeyCache;
 use heliport_store::writer::Recorder;
 use heliport_store::SqliteStore;
@@ -35,6 +36,30 @@ impl std::str::FromStr for AuthMode {
     }
 }
 
+/// What a request under a rate-limit policy gets when the limit store
+/// cannot answer (`rate_limit.on_store_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStoreError {
+    /// Admit it (the default: requests keep flowing).
+    Allow,
+    /// Refuse it with a 429.
+    Deny,
+}
+
+impl std::str::FromStr for OnStoreError {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "allow" => Ok(OnStoreError::Allow),
+            "deny" => Ok(OnStoreError::Deny),
+            other => Err(format!(
+                "rate_limit.on_store_error must be 'allow' or 'deny', got '{other}'"
+            )),
+        }
+    }
+}
+
+/// Gateway settings, from `heliport serve`'s configuration.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
     pub auth_mode: AuthMode,
@@ -51,6 +76,7 @@ pub struct GatewayConfig {
     pub stream_idle_timeout: Duration,
     pub connect_timeout: Duration,
     pub allowed_targets: AllowedTargets,
+    pub on_limit_store_error: OnStoreError,
 }
 
 /// Shared by every request.
@@ -62,4 +88,8 @@ pub struct GatewayState {
     pub recorder: Recorder,
     pub upstream: Upstream,
     pub store: SqliteStore,
+    /// The response cache: in-process, or Redis shared by every instance.
+    pub cache: Arc<dyn ResponseCache>,
+    /// Rate-limit buckets: in-process, or Redis shared by every instance.
+    pub limiter: Arc<dyn RateLimiter>,
 }

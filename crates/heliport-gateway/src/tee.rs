@@ -1,25 +1,38 @@
-//! The tee: forwards the upstream body frame by frame, untouched, while
+//! The tee: forwards a response body frame by frame, untouched, while
 //! keeping a size-capped copy and reading usage from SSE events as they pass.
+//! It works over any body: an upstream's, or a cached answer replayed.
+//!
 //! The record is completed when the stream ends, fails, or the client goes
-//! away (then: cancelled), so every request gets exactly one record.
+//! away (then: cancelled), so every request gets exactly one record; at that
+//! moment the completion hooks (settling a `u=cents` limit, saving a cache
+//! entry) receive the answer's outcome.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::Utc;
 use heliport_core::extract::{ApiFlavor, StreamAccumulator};
-use heliport_core::record::Exchange;
+use heliport_core::pricing::PriceTable;
+use heliport_core::record::{Exchange, Outcome};
 use heliport_core::sse::SseParser;
 use heliport_store::writer::Recorder;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 
 /// Largest single SSE event the usage reader buffers; bigger ones are skipped
 /// (the bytes still reach the client).
 const MAX_EVENT_BYTES: usize = 4 << 20;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Work done once an answer has ended, with what it reported and cost.
+pub trait CompletionHook: Send {
+    /// Called once, on the request path: anything slow must be spawned.
+    fn on_complete(self: Box<Self>, outcome: &Outcome, exchange: &Exchange);
+}
 
 /// An exchange waiting for its outcome. Dropped unfinished, it records itself
 /// as cancelled: the client went away.
@@ -27,6 +40,8 @@ pub struct PendingRecord {
     exchange: Option<Exchange>,
     recorder: Recorder,
     started: Instant,
+    hooks: Vec<Box<dyn CompletionHook>>,
+    prices: Option<Arc<PriceTable>>,
 }
 
 impl PendingRecord {
@@ -35,7 +50,15 @@ impl PendingRecord {
             exchange: Some(exchange),
             recorder,
             started,
+            hooks: Vec::new(),
+            prices: None,
         }
+    }
+
+    /// Run `hook` when the answer ends; `prices` price its outcome.
+    pub fn on_complete(&mut self, hook: Box<dyn CompletionHook>, prices: &Arc<PriceTable>) {
+        self.hooks.push(hook);
+        self.prices.get_or_insert_with(|| prices.clone());
     }
 
     pub fn exchange_mut(&mut self) -> Option<&mut Exchange> {
@@ -55,6 +78,12 @@ impl PendingRecord {
             ex.latency_ms = Some(self.started.elapsed().as_millis() as u64);
             if ex.response_created_at.is_none() && ex.status.is_some() {
                 ex.response_created_at = Some(Utc::now());
+            }
+            if let Some(prices) = self.prices.take() {
+                let outcome = ex.outcome(&prices);
+                for hook in self.hooks.drain(..) {
+                    hook.on_complete(&outcome, &ex);
+                }
             }
             self.recorder.record(ex);
         }
@@ -85,8 +114,12 @@ impl std::fmt::Display for StreamIdle {
 impl std::error::Error for StreamIdle {}
 
 /// The response body sent to the client.
-pub struct TeeBody {
-    inner: Incoming,
+pub struct TeeBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    inner: B,
     pending: PendingRecord,
     sse: Option<SseState>,
     cap: usize,
@@ -98,9 +131,13 @@ pub struct TeeBody {
     idle_timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-impl TeeBody {
+impl<B> TeeBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
     pub fn new(
-        inner: Incoming,
+        inner: B,
         mut pending: PendingRecord,
         is_sse: bool,
         flavor: ApiFlavor,
@@ -169,18 +206,27 @@ impl TeeBody {
         if let Some(mut s) = self.sse.take() {
             let acc = &mut s.acc;
             s.parser.finish(|ev| acc.on_event(ev));
-            let extracted = s.acc.finish();
+            let mut extracted = s.acc.finish();
             if let Some(ex) = self.pending.exchange_mut() {
-                ex.stream_extracted = Some(extracted);
+                // Read once here with the provider's conventions, as the
+                // writer would (see `Exchange::outcome`).
+                if let Some(p) = ex.price_provider.as_deref() {
+                    extracted.adjust_for_provider(p);
+                }
+                ex.extracted = Some(extracted);
             }
         }
         self.pending.finish(failure);
     }
 }
 
-impl Body for TeeBody {
+impl<B> Body for TeeBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
@@ -199,6 +245,7 @@ impl Body for TeeBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
+                let e: BoxError = e.into();
                 if this.answer_complete() {
                     // Broken after the last event: nothing the client needed was lost.
                     tracing::debug!(error = %e, "upstream connection closed after the stream's end");
@@ -207,7 +254,7 @@ impl Body for TeeBody {
                     tracing::warn!(error = %e, "upstream stream broke");
                     this.complete(Some("stream_error"));
                 }
-                Poll::Ready(Some(Err(Box::new(e))))
+                Poll::Ready(Some(Err(e)))
             }
             Poll::Ready(None) => {
                 this.complete(None);
@@ -236,7 +283,11 @@ impl Body for TeeBody {
     }
 }
 
-impl Drop for TeeBody {
+impl<B> Drop for TeeBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
     fn drop(&mut self) {
         // Unfinished: the client went away, unless the answer was already whole.
         if self.answer_complete() {

@@ -77,10 +77,20 @@ type GuardedClient = Client<HttpsConnector<HttpConnector<GuardedResolver>>, Full
 /// Why no upstream response arrived.
 #[derive(Debug)]
 pub enum UpstreamError {
-    /// The target resolved to a forbidden address.
+    /// The target resolved to a forbidden address (never retried).
     Forbidden(String),
-    /// Connection refused, reset, TLS failure, DNS failure...
+    /// Connection refused, reset before the response head, DNS or TLS failure.
     Unreachable(String),
+    /// No response head within the upstream timeout.
+    Timeout(std::time::Duration),
+}
+
+impl UpstreamError {
+    /// Whether another attempt may succeed (SPEC §3.1: connection failures
+    /// and timeouts are retried; a forbidden address never is).
+    pub fn retryable(&self) -> bool {
+        matches!(self, UpstreamError::Unreachable(_) | UpstreamError::Timeout(_))
+    }
 }
 
 /// Two pools: one for operator-configured providers, one (guarded) for URLs clients supply.
@@ -126,16 +136,21 @@ impl Upstream {
         })
     }
 
-    /// Send a request; `guarded` for client-supplied URLs.
+    /// Send a request; `guarded` for client-supplied URLs. Waits at most
+    /// `timeout` for the response head.
     pub async fn send(
         &self,
         req: http::Request<Full<Bytes>>,
         guarded: bool,
+        timeout: std::time::Duration,
     ) -> Result<http::Response<Incoming>, UpstreamError> {
-        let res = if guarded {
-            self.guarded.request(req).await
+        let sent = if guarded {
+            tokio::time::timeout(timeout, self.guarded.request(req)).await
         } else {
-            self.open.request(req).await
+            tokio::time::timeout(timeout, self.open.request(req)).await
+        };
+        let Ok(res) = sent else {
+            return Err(UpstreamError::Timeout(timeout));
         };
         res.map_err(|e| {
             let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
@@ -166,7 +181,7 @@ mod tests {
             .uri("http://localhost:1/x")
             .body(Full::new(Bytes::new()))
             .unwrap();
-        match up.send(req, true).await {
+        match up.send(req, true, Duration::from_secs(5)).await {
             Err(UpstreamError::Forbidden(m)) => assert!(m.contains("localhost"), "{m}"),
             other => panic!("expected forbidden, got {other:?}"),
         }
@@ -180,7 +195,7 @@ mod tests {
             .body(Full::new(Bytes::new()))
             .unwrap();
         assert!(matches!(
-            up.send(req, false).await,
+            up.send(req, false, Duration::from_secs(5)).await,
             Err(UpstreamError::Unreachable(_))
         ));
     }

@@ -21,7 +21,7 @@ pub const REQUEST_COLUMNS: &str = "seq, request_id, org_id, created_at, response
     prompt_version, prompt_inputs, properties, cache_enabled, cached, cache_reference_id, \
     cache_bucket_idx, attempts, fallback_index, api_key_id, request_body, response_body, \
     request_body_truncated, response_body_truncated, body_cap_bytes, threat, flagged, scores, \
-    feedback_rating";
+    feedback_rating, parent_request_id, cache_saved_nano_usd";
 
 /// Why a request query failed.
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +203,8 @@ pub fn row_to_json(row: &SqliteRow) -> Result<Value, QueryError> {
     put("cache_bucket_idx", int_value(row, "cache_bucket_idx")?);
     put("attempts", int_value(row, "attempts")?);
     put("fallback_index", int_value(row, "fallback_index")?);
+    put("parent_request_id", text_value(row, "parent_request_id")?);
+    put("cache_saved_nano_usd", int_value(row, "cache_saved_nano_usd")?);
     put("threat", Value::Bool(flag(row, "threat")?));
     put("flagged", Value::Bool(flag(row, "flagged")?));
     put(
@@ -1323,6 +1325,8 @@ mod tests {
             "cache_bucket_idx",
             "attempts",
             "fallback_index",
+            "parent_request_id",
+            "cache_saved_nano_usd",
             "threat",
             "flagged",
             "usage_estimated",

@@ -162,6 +162,8 @@ impl SqliteRecordSink {
                         clamp(r.body_cap_bytes),
                         r.threat,
                         r.flagged,
+                        r.parent_request_id.map(|p| p.to_string()),
+                        r.cache_saved_nano_usd,
                     ])
                     .map_err(sql("inserting a request record"))?;
                 if changed == 0 {
@@ -216,8 +218,9 @@ const INSERT_SQL: &str = "INSERT OR IGNORE INTO requests (uid, request_id, org_i
      prompt_tokens, completion_tokens, total_tokens, prompt_cache_read_tokens, prompt_cache_write_tokens, reasoning_tokens, usage_estimated, cost_nano_usd, \
      user_id, session_id, session_path, session_name, prompt_id, prompt_version, prompt_inputs, properties, \
      cache_enabled, cached, cache_reference_id, cache_bucket_idx, attempts, fallback_index, api_key_id, \
-     request_body, response_body, request_body_truncated, response_body_truncated, body_cap_bytes, threat, flagged) \
-     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,?35,?36,?37,?38,?39,?40,?41,?42,?43,?44,?45,?46,?47,?48)";
+     request_body, response_body, request_body_truncated, response_body_truncated, body_cap_bytes, threat, flagged, \
+     parent_request_id, cache_saved_nano_usd) \
+     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,?35,?36,?37,?38,?39,?40,?41,?42,?43,?44,?45,?46,?47,?48,?49,?50)";
 
 /// Prompt versions already resolved by this writer, so a busy prompt costs no lookups.
 #[derive(Debug, Default)]

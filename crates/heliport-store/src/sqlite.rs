@@ -28,7 +28,10 @@ pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreErro
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_attempts_and_cache_savings.sql"),
+];
 
 /// Microseconds since the Unix epoch, the store's time unit.
 pub fn to_micros(t: DateTime<Utc>) -> i64 {

@@ -22,6 +22,9 @@ pub struct Config {
     pub gateway: GatewayConfig,
     pub recording: RecordingConfig,
     pub prices: PricesConfig,
+    pub redis: RedisConfig,
+    pub cache: CacheConfig,
+    pub rate_limit: RateLimitConfig,
     /// Provider base URLs and operator-defined providers.
     pub providers: BTreeMap<String, ProviderConfig>,
 }
@@ -83,6 +86,61 @@ pub struct PricesConfig {
     pub models: Vec<ModelPriceOverride>,
 }
 
+/// Shared state for several instances: with a URL, the response cache and
+/// rate limits live in Redis; without one, in the process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]`.
+    pub url: Option<String>,
+    /// Longest wait for one Redis call before it counts as failed.
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: None,
+            timeout_ms: 250,
+        }
+    }
+}
+
+/// The in-process response cache (used without Redis).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Bytes of cached answers kept in memory.
+    pub max_bytes: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            max_bytes: 128 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// `allow` (default) or `deny`: what a request under a policy gets when
+    /// the limit store cannot be reached.
+    pub on_store_error: String,
+    /// Bytes of rate-limit buckets kept in memory (used without Redis).
+    pub max_bytes: u64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            on_store_error: "allow".into(),
+            max_bytes: 16 << 20,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProviderConfig {
@@ -104,6 +162,9 @@ impl Default for Config {
             gateway: GatewayConfig::default(),
             recording: RecordingConfig::default(),
             prices: PricesConfig::default(),
+            redis: RedisConfig::default(),
+            cache: CacheConfig::default(),
+            rate_limit: RateLimitConfig::default(),
             providers: BTreeMap::new(),
         }
     }
@@ -251,6 +312,16 @@ impl Config {
         if let Some(v) = env("HELIPORT_SPOOL_PATH") {
             self.recording.spool_path = PathBuf::from(v);
         }
+        if let Some(v) = env("HELIPORT_REDIS_URL") {
+            self.redis.url = Some(v);
+        }
+        env_parse("HELIPORT_REDIS_TIMEOUT_MS", &mut self.redis.timeout_ms)?;
+        env_parse("HELIPORT_CACHE_MAX_BYTES", &mut self.cache.max_bytes)?;
+        env_parse(
+            "HELIPORT_RATE_LIMIT_ON_STORE_ERROR",
+            &mut self.rate_limit.on_store_error,
+        )?;
+        env_parse("HELIPORT_RATE_LIMIT_MAX_BYTES", &mut self.rate_limit.max_bytes)?;
         if let Some(v) = env("HELIPORT_PRICES") {
             self.prices.file = Some(PathBuf::from(v));
         }

@@ -204,6 +204,15 @@ async fn serve(
     let upstream = heliport_gateway::upstream::Upstream::new(Duration::from_secs(
         cfg.gateway.connect_timeout_secs,
     ))?;
+    let on_limit_store_error: heliport_gateway::OnStoreError = cfg.rate_limit.on_store_error.parse()?;
+    let (cache, limiter) = match cfg.redis.url.as_deref().filter(|u| !u.trim().is_empty()) {
+        Some(url) => {
+            tracing::info!(redis = %heliport_core::redact::redact_query(url), "cache and rate limits in Redis");
+            heliport_state::redis(url, Duration::from_millis(cfg.redis.timeout_ms.max(1)))
+                .map_err(|e| format!("redis.url: {e}"))?
+        }
+        None => heliport_state::in_process(cfg.cache.max_bytes, cfg.rate_limit.max_bytes),
+    };
     let state = Arc::new(GatewayState {
         cfg: GatewayConfig {
             auth_mode,
@@ -215,6 +224,7 @@ async fn serve(
             stream_idle_timeout: Duration::from_secs(cfg.gateway.stream_idle_timeout_secs.max(1)),
             connect_timeout: Duration::from_secs(cfg.gateway.connect_timeout_secs),
             allowed_targets: AllowedTargets::new(cfg.gateway.allowed_targets.clone()),
+            on_limit_store_error,
         },
         providers,
         prices,
@@ -222,6 +232,8 @@ async fn serve(
         recorder,
         upstream,
         store: store.clone(),
+        cache,
+        limiter,
     });
     let api = heliport_api::router(heliport_api::ApiState {
         store: store.clone(),

@@ -1,0 +1,86 @@
+//! Who is asking (SPEC §2): the `Helicone-Auth` key, and the rule that a
+//! heliport key never travels to a provider.
+
+use heliport_core::error::{ErrorCode, GatewayError};
+use heliport_store::auth::bearer;
+use heliport_store::keys::KEY_PREFIX;
+
+use crate::pipeline::Ctx;
+use crate::state::{AuthMode, GatewayState};
+
+/// `Helicone-Auth` (SPEC §2). Proxying needs a key with `w`.
+pub(crate) async fn authenticate(
+    state: &GatewayState,
+    ctx: &mut Ctx,
+    headers: &http::HeaderMap,
+) -> Result<(), GatewayError> {
+    let raw = headers.get("helicone-auth");
+    let Some(raw) = raw else {
+        return match state.cfg.auth_mode {
+            AuthMode::Optional => {
+                ctx.org_id = Some(state.cfg.default_org_id.clone());
+                Ok(())
+            }
+            AuthMode::Required => Err(GatewayError::new(
+                ErrorCode::MissingAuth,
+                "Helicone-Auth header is missing: send 'Helicone-Auth: Bearer <heliport key>' (create one with `heliport keys create --name NAME`)",
+            )),
+        };
+    };
+    let key = raw.to_str().ok().and_then(bearer).ok_or_else(|| {
+        GatewayError::new(
+            ErrorCode::InvalidAuth,
+            "Helicone-Auth must be 'Bearer <heliport key>'",
+        )
+    })?;
+    let grant = state.keys.authenticate(key).await.ok_or_else(|| {
+        GatewayError::new(
+            ErrorCode::InvalidAuth,
+            "Helicone-Auth: the key is unknown or revoked",
+        )
+    })?;
+    if !grant.permissions.write {
+        return Err(GatewayError::new(
+            ErrorCode::Forbidden,
+            "Helicone-Auth: this key is read-only; proxying needs a key with write permission (w or rw)",
+        ));
+    }
+    ctx.org_id = Some(grant.org_id);
+    ctx.key_id = Some(grant.key_id);
+    Ok(())
+}
+
+
+/// A heliport key in a provider credential header would be sent to the
+/// provider: refuse the request instead (SPEC §1).
+pub(crate) fn refuse_heliport_keys(
+    state: &GatewayState,
+    headers: &http::HeaderMap,
+) -> Result<(), GatewayError> {
+    let helicone_key = headers
+        .get("helicone-auth")
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer);
+    for name in ["authorization", "x-api-key", "api-key"] {
+        for value in headers.get_all(name) {
+            let Ok(v) = value.to_str() else { continue };
+            let token = bearer(v).unwrap_or_else(|| v.trim());
+            if token.is_empty() {
+                continue;
+            }
+            if token.starts_with(KEY_PREFIX)
+                || helicone_key == Some(token)
+                || state.keys.knows(token)
+            {
+                return Err(GatewayError::new(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "the {name} header carries a heliport key, which heliport never sends to a provider: put the provider's own key in {name} and the heliport key in Helicone-Auth"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
