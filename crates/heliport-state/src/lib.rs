@@ -21,9 +21,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod memory;
+mod redis_backend;
 mod window;
 
 pub use memory::{MemoryCache, MemoryLimiter};
+pub use redis_backend::{RedisCache, RedisConnection, RedisLimiter};
 
 /// The in-process cache and limiter, for a single heliport instance: the
 /// cache holds at most `cache_max_bytes`, the limiter's bucket table at most
@@ -33,6 +35,23 @@ pub fn in_process(cache_max_bytes: u64, limiter_max_bytes: u64) -> Stores {
         Arc::new(MemoryCache::new(cache_max_bytes)),
         Arc::new(MemoryLimiter::new(limiter_max_bytes)),
     )
+}
+
+/// The Redis cache and limiter, shared by every heliport instance pointed at
+/// the same Redis, over one connection. Every call answers within `timeout`
+/// (or fails with [`StateError::Timeout`]).
+///
+/// Only a malformed `url` is an error here. An unreachable Redis is not: the
+/// connection is made in the background (retried with backoff), and until it
+/// is up every call answers `Err(StateError::Redis("not connected"))`.
+/// Call it inside a tokio runtime so connecting starts at once; outside one,
+/// it starts on the first call.
+pub fn redis(url: &str, timeout: Duration) -> Result<Stores, StateError> {
+    let connection = RedisConnection::new(url, timeout)?;
+    Ok((
+        Arc::new(RedisCache::new(connection.clone())),
+        Arc::new(RedisLimiter::new(connection)),
+    ))
 }
 
 /// The most answers one cache key holds (`Helicone-Cache-Bucket-Max-Size`
