@@ -1,9 +1,8 @@
 //! One behaviour suite, run against the in-process and the Redis stores.
 //!
-//! The Redis half talks to `HELIPORT_TEST_REDIS_URL` (default
-//! `redis://127.0.0.1:6379`) under a fresh organization id per test, so runs
-//! and parallel tests never share a key. Without a Redis there these tests
-//! fail, unless `HELIPORT_SKIP_REDIS_TESTS=1` says to skip them.
+//! The Redis half uses the Redis `support::test_redis` finds (one already
+//! running, or one it starts), under a fresh organization id per test, so
+//! runs and parallel tests never share a key.
 
 #![expect(
     clippy::unwrap_used,
@@ -22,27 +21,22 @@ use heliport_state::{
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
+mod support;
+
 const TIMEOUT: Duration = Duration::from_millis(250);
 
 fn fresh_org() -> Arc<str> {
     Arc::from(format!("test-{}", Uuid::new_v4()).as_str())
 }
 
-fn redis_url() -> String {
-    std::env::var("HELIPORT_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
 /// A connection to the test Redis, or `None` when told to skip.
 async fn test_redis() -> Option<RedisConnection> {
-    if std::env::var("HELIPORT_SKIP_REDIS_TESTS").is_ok_and(|v| v == "1") {
-        eprintln!("skipped: HELIPORT_SKIP_REDIS_TESTS=1");
-        return None;
-    }
-    let connection = RedisConnection::new(&redis_url(), TIMEOUT).unwrap();
+    let redis = support::test_redis()?;
+    let connection = RedisConnection::new(&redis.url, TIMEOUT).unwrap();
     assert!(
         connection.wait_connected(Duration::from_secs(5)).await,
-        "no Redis at {} (set HELIPORT_SKIP_REDIS_TESTS=1 to skip)",
-        connection.redacted_url()
+        "no answer from the Redis at {}",
+        redis.addr
     );
     Some(connection)
 }
@@ -406,10 +400,10 @@ async fn two_instances_on_one_redis_admit_five_of_fifty() {
 
 #[tokio::test]
 async fn the_redis_constructor_shares_one_connection() {
-    if test_redis().await.is_none() {
+    let Some(redis) = support::test_redis() else {
         return;
-    }
-    let (cache, limiter) = heliport_state::redis(&redis_url(), TIMEOUT).unwrap();
+    };
+    let (cache, limiter) = heliport_state::redis(&redis.url, TIMEOUT).unwrap();
     let org = fresh_org();
     // Connecting is in the background: wait for the first answer.
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -6,8 +6,7 @@
     reason = "a test stops at the first thing that is not as expected"
 )]
 
-use std::net::TcpListener as StdListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +18,8 @@ use heliport_state::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use uuid::Uuid;
+
+mod support;
 
 const TIMEOUT: Duration = Duration::from_millis(250);
 
@@ -137,14 +138,17 @@ async fn relay_to(upstream: &str) -> Relay {
 
 #[tokio::test]
 async fn a_redis_that_stops_answering_times_out_within_the_budget() {
-    if std::env::var("HELIPORT_SKIP_REDIS_TESTS").is_ok_and(|v| v == "1") {
-        eprintln!("skipped: HELIPORT_SKIP_REDIS_TESTS=1");
+    let Some(redis) = support::test_redis() else {
         return;
-    }
-    let relay = relay_to("127.0.0.1:6379").await;
+    };
+    let relay = relay_to(&redis.addr).await;
     let connection =
         RedisConnection::new(&format!("redis://127.0.0.1:{}", relay.port), TIMEOUT).unwrap();
-    assert!(connection.wait_connected(Duration::from_secs(5)).await);
+    assert!(
+        connection.wait_connected(Duration::from_secs(5)).await,
+        "no answer from the Redis at {} through the relay",
+        redis.url
+    );
     let limiter = RedisLimiter::new(connection);
     let key = key();
     assert!(limiter.admit(&key, minute(), 5, 1).await.unwrap().admitted);
@@ -174,35 +178,22 @@ async fn a_redis_that_stops_answering_times_out_within_the_budget() {
     assert_eq!(used, 3);
 }
 
-/// A `redis-server` of the test's own, killed when dropped.
+/// A `redis-server` of the test's own, stopped when dropped (and when the
+/// test process ends, whatever ends it).
 struct OwnRedis(Child);
 
 impl OwnRedis {
     fn start(port: u16) -> Option<OwnRedis> {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--dir", "/tmp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        Some(OwnRedis(child))
+        support::spawn_owned_redis(port).map(OwnRedis)
     }
 }
 
 impl Drop for OwnRedis {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        // Closing its stdin is the wrapper's signal to stop the server.
+        drop(self.0.stdin.take());
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Admit until Redis answers, at most `within`.
@@ -219,15 +210,11 @@ async fn answers_within(limiter: &RedisLimiter, key: &BucketKey, within: Duratio
 
 #[tokio::test]
 async fn the_handle_recovers_when_redis_appears_and_after_it_restarts() {
-    if Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
+    if !support::redis_server_installed() {
         eprintln!("skipped: no redis-server binary to start");
         return;
     }
-    let port = free_port();
+    let port = support::free_port();
     let connection = RedisConnection::new(&format!("redis://127.0.0.1:{port}"), TIMEOUT).unwrap();
     let limiter = RedisLimiter::new(connection.clone());
     let key = key();
