@@ -844,7 +844,7 @@ mod tests {
             200,
         );
         ex.response_is_sse = true;
-        ex.stream_extracted = Some(Extracted {
+        ex.extracted = Some(Extracted {
             usage: Some(Usage {
                 prompt_tokens: 10,
                 completion_tokens: 1,

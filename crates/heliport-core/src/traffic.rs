@@ -110,7 +110,9 @@ fn merge_into(target: &mut Value, overrides: &Map<String, Value>) {
     };
     for (k, v) in overrides {
         match (obj.get_mut(k), v) {
-            (Some(existing @ Value::Object(_)), Value::Object(inner)) => merge_into(existing, inner),
+            (Some(existing @ Value::Object(_)), Value::Object(inner)) => {
+                merge_into(existing, inner)
+            }
             _ => {
                 obj.insert(k.clone(), v.clone());
             }
@@ -197,7 +199,10 @@ mod tests {
             .unwrap()
             .with_timezone(&chrono::Utc);
         assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("0.5", now), Some(Duration::from_millis(500)));
+        assert_eq!(
+            parse_retry_after("0.5", now),
+            Some(Duration::from_millis(500))
+        );
         assert_eq!(
             parse_retry_after("Mon, 30 Nov 2026 10:00:05 GMT", now),
             Some(Duration::from_secs(5))
@@ -219,11 +224,26 @@ mod tests {
     fn cache_digests_cover_every_part_of_the_key() {
         let body = br#"{"model":"gpt-4o","user":"u1","messages":[]}"#;
         let base = cache_digest("https://x/v1/chat", "POST", body, &[], None);
-        assert_eq!(base, cache_digest("https://x/v1/chat", "POST", body, &[], None));
-        assert_ne!(base, cache_digest("https://y/v1/chat", "POST", body, &[], None));
-        assert_ne!(base, cache_digest("https://x/v1/chat", "PUT", body, &[], None));
-        assert_ne!(base, cache_digest("https://x/v1/chat", "POST", b"{}", &[], None));
-        assert_ne!(base, cache_digest("https://x/v1/chat", "POST", body, &[], Some("s")));
+        assert_eq!(
+            base,
+            cache_digest("https://x/v1/chat", "POST", body, &[], None)
+        );
+        assert_ne!(
+            base,
+            cache_digest("https://y/v1/chat", "POST", body, &[], None)
+        );
+        assert_ne!(
+            base,
+            cache_digest("https://x/v1/chat", "PUT", body, &[], None)
+        );
+        assert_ne!(
+            base,
+            cache_digest("https://x/v1/chat", "POST", b"{}", &[], None)
+        );
+        assert_ne!(
+            base,
+            cache_digest("https://x/v1/chat", "POST", body, &[], Some("s"))
+        );
         assert_ne!(
             cache_digest("https://x/v1/chat", "POST", body, &[], Some("a")),
             cache_digest("https://x/v1/chat", "POST", body, &[], Some("b"))
@@ -235,7 +255,10 @@ mod tests {
             cache_digest("https://x/v1/chat", "POST", body, &ignore, None),
             cache_digest("https://x/v1/chat", "POST", other_user, &ignore, None)
         );
-        assert_ne!(base, cache_digest("https://x/v1/chat", "POST", other_user, &[], None));
+        assert_ne!(
+            base,
+            cache_digest("https://x/v1/chat", "POST", other_user, &[], None)
+        );
         // Part boundaries are part of the key.
         assert_ne!(
             cache_digest("https://x/a", "POST", b"b", &[], None),

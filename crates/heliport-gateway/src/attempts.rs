@@ -162,7 +162,11 @@ pub(crate) async fn run(
 ) -> Result<Answer, Rejection> {
     let base_headers = headers::upstream_request_headers(client_headers);
     let retry = ctx.opts.retry.clone();
-    let tries = if retry.enabled { retry.num.saturating_add(1) } else { 1 };
+    let tries = if retry.enabled {
+        retry.num.saturating_add(1)
+    } else {
+        1
+    };
     let fallbacks = ctx.opts.fallbacks.is_some();
     let count = targets.len();
     for (i, target) in targets.drain(..).enumerate() {
@@ -175,7 +179,15 @@ pub(crate) async fn run(
             if last_entry {
                 return Err(e.clone().into());
             }
-            record_attempt(state, ctx, &target.route, None, Some(e.code.as_str()), None, Instant::now());
+            record_attempt(
+                state,
+                ctx,
+                &target.route,
+                None,
+                Some(e.code.as_str()),
+                None,
+                Instant::now(),
+            );
             continue;
         }
         for t in 1..=tries {
@@ -228,13 +240,29 @@ pub(crate) async fn run(
                 Tried::Failed(e) => {
                     let err = gateway_error(state, ctx, &target.route, &e);
                     if !last_try && e.retryable() {
-                        record_attempt(state, ctx, &target.route, None, Some(err.code.as_str()), None, began);
+                        record_attempt(
+                            state,
+                            ctx,
+                            &target.route,
+                            None,
+                            Some(err.code.as_str()),
+                            None,
+                            began,
+                        );
                         tokio::time::sleep(traffic::retry_delay(&retry, t, None)).await;
                         continue;
                     }
                     if !last_entry {
                         // An entry that cannot be reached: the next one is tried.
-                        record_attempt(state, ctx, &target.route, None, Some(err.code.as_str()), None, began);
+                        record_attempt(
+                            state,
+                            ctx,
+                            &target.route,
+                            None,
+                            Some(err.code.as_str()),
+                            None,
+                            began,
+                        );
                         break;
                     }
                     return Err(fail(state, ctx, &target.route, err));

@@ -50,7 +50,6 @@ pub(crate) async fn authenticate(
     Ok(())
 }
 
-
 /// A heliport key in a provider credential header would be sent to the
 /// provider: refuse the request instead (SPEC §1).
 pub(crate) fn refuse_heliport_keys(
@@ -83,4 +82,3 @@ pub(crate) fn refuse_heliport_keys(
     }
     Ok(())
 }
-

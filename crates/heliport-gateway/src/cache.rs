@@ -69,8 +69,10 @@ pub(crate) async fn lookup(
             return None;
         }
     };
-    let live: Vec<(u8, Arc<CachedResponse>)> =
-        entries.into_iter().filter(|(slot, _)| *slot < slots).collect();
+    let live: Vec<(u8, Arc<CachedResponse>)> = entries
+        .into_iter()
+        .filter(|(slot, _)| *slot < slots)
+        .collect();
     if live.len() < usize::from(slots) {
         // Fewer answers than buckets: this one goes upstream and fills the next slot.
         let free = (0..slots).find(|s| !live.iter().any(|(used, _)| used == s));
@@ -112,11 +114,13 @@ fn replay(
     let mut headers = HeaderMap::with_capacity(entry.headers.len() + 6);
     for (k, v) in &entry.headers {
         // The replayed body sets its own length.
-        if k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
-        {
+        if k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding") {
             continue;
         }
-        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
             headers.append(name, value);
         }
     }
@@ -220,11 +224,8 @@ impl CompletionHook for SaveAnswer {
             stored_at_ms: now,
             expires_at_ms: now.saturating_add(ttl_ms),
         };
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let (cache, key, slot) = (self.cache, self.key, self.slot);
-        rt.spawn(async move {
+        crate::tee::run_soon(async move {
             if let Err(e) = cache.store(&key, slot, entry).await {
                 metrics::counter!("heliport_cache_errors_total", "op" => "store").increment(1);
                 tracing::debug!(error = %e, "cache store failed: the answer is not cached");
@@ -286,7 +287,12 @@ impl http_body::Body for ReplayBody {
         self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.get_mut().frames.pop_front().map(|b| Ok(Frame::data(b))))
+        Poll::Ready(
+            self.get_mut()
+                .frames
+                .pop_front()
+                .map(|b| Ok(Frame::data(b))),
+        )
     }
 
     fn is_end_stream(&self) -> bool {
@@ -304,7 +310,8 @@ mod tests {
 
     #[test]
     fn streams_replay_one_event_per_frame() {
-        let body = Bytes::from_static(b"data: 1\n\ndata: 2\r\n\r\nevent: x\ndata: 3\n\ndata: [DONE]\n\n");
+        let body =
+            Bytes::from_static(b"data: 1\n\ndata: 2\r\n\r\nevent: x\ndata: 3\n\ndata: [DONE]\n\n");
         let frames: Vec<Bytes> = split_events(&body).into();
         assert_eq!(
             frames,

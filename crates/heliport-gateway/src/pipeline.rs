@@ -135,9 +135,13 @@ fn options(ctx: &mut Ctx, headers: &http::HeaderMap) -> Option<GatewayError> {
 
 /// Pick the upstream; the route also decides the error shape.
 fn route(state: &GatewayState, ctx: &mut Ctx) -> Result<Route, GatewayError> {
-    let r = provider::resolve(ctx.host.as_deref(), &ctx.path, &ctx.opts, &state.providers, |url| {
-        state.prices.provider_for_url(url).map(str::to_string)
-    });
+    let r = provider::resolve(
+        ctx.host.as_deref(),
+        &ctx.path,
+        &ctx.opts,
+        &state.providers,
+        |url| state.prices.provider_for_url(url).map(str::to_string),
+    );
     ctx.style = match &r {
         Ok(route) => route.error_style,
         Err(_) => ErrorStyle::for_path(&ctx.path),
@@ -182,7 +186,14 @@ fn respond(state: &GatewayState, ctx: &mut Ctx, answer: Answer) -> Response<Body
     }
     metrics::counter!("heliport_upstream_responses_total", "status" => status_class(up_parts.status)).increment(1);
     let mut out_headers = headers::client_response_headers(&up_parts.headers);
-    cache::on_upstream_answer(state, ctx, &mut pending, up_parts.status, &out_headers, is_sse);
+    cache::on_upstream_answer(
+        state,
+        ctx,
+        &mut pending,
+        up_parts.status,
+        &out_headers,
+        is_sse,
+    );
     rate_limit::on_upstream_answer(state, ctx, &mut pending);
     add_helicone_headers(&mut out_headers, ctx, up_parts.status.is_success());
     let body = TeeBody::new(

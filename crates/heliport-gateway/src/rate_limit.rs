@@ -37,7 +37,9 @@ fn bucket(ctx: &Ctx, policy: &RateLimitPolicy) -> BucketKey {
     };
     let segment = match &policy.segment {
         RateLimitSegment::Organization => "org".to_string(),
-        RateLimitSegment::User => format!("user:{}", ctx.opts.user_id.as_deref().unwrap_or_default()),
+        RateLimitSegment::User => {
+            format!("user:{}", ctx.opts.user_id.as_deref().unwrap_or_default())
+        }
         RateLimitSegment::Property(p) => format!("prop:{p}:{}", find(p)),
     };
     BucketKey {
@@ -195,15 +197,12 @@ impl CompletionHook for SettleCost {
         if amount == 0 {
             return;
         }
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let SettleCost {
             limiter,
             key,
             window,
         } = *self;
-        rt.spawn(async move {
+        crate::tee::run_soon(async move {
             if let Err(e) = limiter.settle(&key, window, amount).await {
                 metrics::counter!("heliport_rate_limit_store_errors_total").increment(1);
                 tracing::warn!(error = %e, "could not add a request's cost to its rate-limit bucket");

@@ -83,7 +83,6 @@ pub(crate) async fn read(
     Ok(())
 }
 
-
 /// Strip `<helicone-prompt-input>` tags: the upstream sees plain text.
 pub(crate) fn prepare_prompt(ctx: &mut Ctx) {
     if !heliport_core::prompt::has_prompt_tags(&ctx.request_body) {
@@ -95,4 +94,3 @@ pub(crate) fn prepare_prompt(ctx: &mut Ctx) {
         ctx.prompt_inputs = Some(p.inputs);
     }
 }
-

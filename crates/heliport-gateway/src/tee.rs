@@ -34,6 +34,20 @@ pub trait CompletionHook: Send {
     fn on_complete(self: Box<Self>, outcome: &Outcome, exchange: &Exchange);
 }
 
+/// Run a completion hook's work: polled once at once, so an in-process store
+/// is done before the client can send its next request; whatever still
+/// waits (a Redis round trip) finishes on a task of its own.
+pub(crate) fn run_soon(work: impl Future<Output = ()> + Send + 'static) {
+    let mut work = Box::pin(work);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    if work.as_mut().poll(&mut cx).is_ready() {
+        return;
+    }
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(work);
+    }
+}
+
 /// An exchange waiting for its outcome. Dropped unfinished, it records itself
 /// as cancelled: the client went away.
 pub struct PendingRecord {

@@ -89,7 +89,10 @@ impl UpstreamError {
     /// Whether another attempt may succeed (SPEC §3.1: connection failures
     /// and timeouts are retried; a forbidden address never is).
     pub fn retryable(&self) -> bool {
-        matches!(self, UpstreamError::Unreachable(_) | UpstreamError::Timeout(_))
+        matches!(
+            self,
+            UpstreamError::Unreachable(_) | UpstreamError::Timeout(_)
+        )
     }
 }
 

@@ -204,7 +204,10 @@ pub fn row_to_json(row: &SqliteRow) -> Result<Value, QueryError> {
     put("attempts", int_value(row, "attempts")?);
     put("fallback_index", int_value(row, "fallback_index")?);
     put("parent_request_id", text_value(row, "parent_request_id")?);
-    put("cache_saved_nano_usd", int_value(row, "cache_saved_nano_usd")?);
+    put(
+        "cache_saved_nano_usd",
+        int_value(row, "cache_saved_nano_usd")?,
+    );
     put("threat", Value::Bool(flag(row, "threat")?));
     put("flagged", Value::Bool(flag(row, "flagged")?));
     put(
@@ -788,10 +791,9 @@ mod tests {
             .connect("sqlite::memory:")
             .await
             .unwrap();
-        sqlx::raw_sql(include_str!("../migrations/0001_init.sql"))
-            .execute(&pool)
-            .await
-            .unwrap();
+        for m in crate::sqlite::MIGRATIONS {
+            sqlx::raw_sql(m).execute(&pool).await.unwrap();
+        }
         pool
     }
 

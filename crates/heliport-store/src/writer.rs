@@ -629,10 +629,9 @@ mod tests {
         }
         assert_eq!(Spool::open(&spool_path, u64::MAX).unwrap().pending(), 10);
         // The store comes back: the spool is written back without a restart.
-        sqlx::raw_sql(include_str!("../migrations/0001_init.sql"))
-            .execute(store.pool())
-            .await
-            .unwrap();
+        for m in crate::sqlite::MIGRATIONS {
+            sqlx::raw_sql(m).execute(store.pool()).await.unwrap();
+        }
         let count = || async {
             sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM requests")
                 .fetch_one(store.pool())

@@ -321,7 +321,10 @@ impl Config {
             "HELIPORT_RATE_LIMIT_ON_STORE_ERROR",
             &mut self.rate_limit.on_store_error,
         )?;
-        env_parse("HELIPORT_RATE_LIMIT_MAX_BYTES", &mut self.rate_limit.max_bytes)?;
+        env_parse(
+            "HELIPORT_RATE_LIMIT_MAX_BYTES",
+            &mut self.rate_limit.max_bytes,
+        )?;
         if let Some(v) = env("HELIPORT_PRICES") {
             self.prices.file = Some(PathBuf::from(v));
         }

@@ -204,7 +204,8 @@ async fn serve(
     let upstream = heliport_gateway::upstream::Upstream::new(Duration::from_secs(
         cfg.gateway.connect_timeout_secs,
     ))?;
-    let on_limit_store_error: heliport_gateway::OnStoreError = cfg.rate_limit.on_store_error.parse()?;
+    let on_limit_store_error: heliport_gateway::OnStoreError =
+        cfg.rate_limit.on_store_error.parse()?;
     let (cache, limiter) = match cfg.redis.url.as_deref().filter(|u| !u.trim().is_empty()) {
         Some(url) => {
             tracing::info!(redis = %heliport_core::redact::redact_query(url), "cache and rate limits in Redis");
