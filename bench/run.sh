@@ -283,8 +283,8 @@ check_alive() {
 proxy_ticks() { # target
   case $1 in
     mock) echo 0 ;;
-    heliport|heliport-cache|heliport-limit) ticks "$HELI_PID" ;;
-    heliport-redis) ticks "$HELI2_PID" ;;
+    heliport|heliport-plain|heliport-cache|heliport-limit) ticks "$HELI_PID" ;;
+    heliport-redis|heliport-redisplain) ticks "$HELI2_PID" ;;
     nginx)
       local sum=0 p
       for p in $NGINX_PID $(pgrep -P "$NGINX_PID"); do sum=$((sum + $(ticks "$p"))); done
@@ -313,7 +313,7 @@ run_wrk() { # target url mode conc seconds -> sets LAST_*
   local target=$1 url=$2 mode=$3 conc=$4 secs=$5 out m0 p0 b0 m1 p1 b1 wcpu
   local w0=0 d0=0
   case $target in heliport*) IS_HELI=1 ;; *) IS_HELI=0 ;; esac
-  [ "$target" = heliport-redis ] && IS_HELI=0
+  case $target in heliport-redis*) IS_HELI=0 ;; esac
   if [ "$IS_HELI" = 1 ]; then w0=$(heli_metric written); d0=$(heli_metric dropped); fi
   m0=$(ticks "$MOCK_PID"); p0=$(proxy_ticks "$target"); b0=$(busy_ticks)
   out=$( { TIMEFORMAT='%U %S'; time "${PIN_WRK[@]}" wrk -t1 -c"$conc" -d"${secs}s" --latency \
@@ -399,22 +399,29 @@ done
 
 # ---------------------------------------------------------------- traffic features
 declare -A TRPS TP50 TUS
-TRAFFIC=("heliport-cache cache 1" "heliport-cache cache 32" "heliport-limit limit 32")
-[ -n "$HELI2_PID" ] && TRAFFIC+=("heliport-redis redislimit 32")
+# Each policy run is compared with a plain run of the same instance just
+# before it (same database size, same moment); the cache runs come last, as
+# their hits can outrun the record writer.
+TRAFFIC=("heliport-plain plain 32" "heliport-limit limit 32")
+if [ -n "$HELI2_PID" ]; then
+  sed "s/$KEY/$KEY2/" "$TMP/plain.lua" >"$TMP/redisplain.lua"
+  TRAFFIC+=("heliport-redisplain redisplain 32" "heliport-redis redislimit 32")
+fi
+TRAFFIC+=("heliport-cache cache 1" "heliport-cache cache 32")
 # The first cached call fills the entry; every later one is a hit.
 curl -sS -o /dev/null -X POST "$HELI$PATH_CHAT" -H "Content-Type: application/json" \
   -H "Authorization: Bearer sk-test" -H "Helicone-Auth: Bearer $KEY" -H "Helicone-Cache-Enabled: true" -d "$BODY"
 HELI_SENT=$((HELI_SENT + 1))
 for sc in "${TRAFFIC[@]}"; do
   read -r t script conc <<<"$sc"
-  url=$HELI; [ "$t" = heliport-redis ] && url=$HELI2
+  url=$HELI; case $t in heliport-redis*) url=$HELI2 ;; esac
   log "measure $t c$conc (${DURATION}s)"
   run_wrk "$t" "$url" "$script" "$conc" 1
   run_wrk "$t" "$url" "$script" "$conc" "$DURATION"
   k="$t/$conc"
   TRPS[$k]=$LAST_RPS; TP50[$k]=$LAST_P50
   TUS[$k]=$(awk -v t="$LAST_PROXY_TICKS" -v k="$TICK" -v n="$LAST_REQS" 'BEGIN{printf "%.0f", (n > 0) ? 1e6 * t / k / n : 0}')
-  [ "$t" != heliport-redis ] && drain_heliport
+  case $t in heliport-redis*) ;; *) drain_heliport ;; esac
 done
 
 # ---------------------------------------------------------------- after load
@@ -508,24 +515,31 @@ for mode in plain stream; do
 done
 echo "- RSS after load < 64 MiB: $(mib "$RSS_KB") MiB — $(ok "$RSS_KB < 65536")"
 echo
-echo "Traffic features (heliport only; non-streaming; vs nginx and vs heliport's plain proxying in the same run):"
+echo "Traffic features (heliport only; non-streaming; \"vs plain\" = the same instance proxying plainly just before, \"vs nginx\" = the floor above):"
 echo
-echo "| run | conc | req/s | p50 ms | proxy µs/req | vs nginx | vs heliport plain |"
+echo "| run | conc | req/s | p50 ms | proxy µs/req | vs nginx | vs plain |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 for sc in "${TRAFFIC[@]}"; do
   read -r t script conc <<<"$sc"
-  k="$t/$conc"
-  case $t in heliport-cache) name="cache hit" ;; heliport-limit) name="rate-limit policy, in-process" ;; heliport-redis) name="rate-limit policy, Redis" ;; esac
+  k="$t/$conc"; ref=heliport-plain/$conc
+  case $t in
+    heliport-plain) name="plain (reference)" ;;
+    heliport-redisplain) name="plain, Redis instance (reference)"; ref=heliport-redisplain/$conc ;;
+    heliport-cache) name="cache hit"; ref=heliport/plain/$conc ;;
+    heliport-limit) name="rate-limit policy, in-process" ;;
+    heliport-redis) name="rate-limit policy, Redis"; ref=heliport-redisplain/$conc ;;
+  esac
+  base=${TRPS[$ref]:-${RPS[$ref]}}
   printf '| %s | %s | %.0f | %.3f | %s | %s | %s |\n' "$name" "$conc" "${TRPS[$k]}" "${TP50[$k]}" "${TUS[$k]}" \
-    "$(calc "%.2f" "${TRPS[$k]} / ${RPS[nginx/plain/$conc]}")" "$(calc "%.2f" "${TRPS[$k]} / ${RPS[heliport/plain/$conc]}")"
+    "$(calc "%.2f" "${TRPS[$k]} / ${RPS[nginx/plain/$conc]}")" "$(calc "%.2f" "${TRPS[$k]} / $base")"
 done
 echo
 hit=${TP50[heliport-cache/1]}; ngx=${P50[nginx/plain/1]}
 echo "- a cache hit answers faster than a call through nginx (c1 p50): ${hit} ms vs ${ngx} ms — $(ok "$hit < $ngx")"
-lim=$(calc "%.2f" "${TRPS[heliport-limit/32]} / ${RPS[heliport/plain/32]}")
+lim=$(calc "%.2f" "${TRPS[heliport-limit/32]} / ${TRPS[heliport-plain/32]}")
 echo "- an in-process policy costs ≤ 10 % of throughput (c32): ${lim} × plain — $(ok "$lim >= 0.9")"
 if [ -n "$HELI2_PID" ]; then
-  red=$(calc "%.2f" "${TRPS[heliport-redis/32]} / ${RPS[heliport/plain/32]}")
+  red=$(calc "%.2f" "${TRPS[heliport-redis/32]} / ${TRPS[heliport-redisplain/32]}")
   echo "- a Redis policy costs ≤ 25 % of throughput (c32): ${red} × plain — $(ok "$red >= 0.75")"
 else
   echo "- a Redis policy: not measured (no Redis at 127.0.0.1:6379)"

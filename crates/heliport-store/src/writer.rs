@@ -102,6 +102,11 @@ impl QueueBudget {
 }
 
 impl Recorder {
+    /// Bytes of records waiting for (or being written by) the writer.
+    pub fn queued_bytes(&self) -> usize {
+        self.budget.used()
+    }
+
     pub fn record(&self, exchange: Exchange) {
         let weight = exchange.weight();
         if !self.budget.try_take(weight) {

@@ -21,22 +21,28 @@ pub fn limit_malloc_arenas() {}
 
 /// Connections closed since the last trim that make a trim worth its cost.
 const TRIM_AFTER_CLOSED: usize = 256;
+/// Record-queue bytes drained since the last trim that make one worth it.
+const TRIM_AFTER_DRAINED: usize = 16 << 20;
 
-/// After a burst of connections closes, hand the freed pages back: glibc keeps
-/// freed memory that sits between live allocations, so 10,000 idle
-/// connections that came and went would otherwise leave RSS 100 MiB higher for
-/// good. A trim walks the heap (milliseconds), so it runs only after such a
-/// burst, on a blocking thread.
-pub fn spawn_trimmer(open_connections: fn() -> usize) -> tokio::task::JoinHandle<()> {
+/// After a burst, hand the freed pages back: glibc keeps freed memory that
+/// sits between live allocations, so 10,000 idle connections that came and
+/// went, or a record backlog the writer has caught up with, would otherwise
+/// leave RSS 100 MiB higher for good. A trim walks the heap (milliseconds), so
+/// it runs only after such a burst, on a blocking thread.
+pub fn spawn_trimmer(
+    open_connections: fn() -> usize,
+    queued_bytes: impl Fn() -> usize + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let mut peak = 0usize;
+        let (mut peak_conns, mut peak_queued) = (0usize, 0usize);
         loop {
             tick.tick().await;
-            let open = open_connections();
-            peak = peak.max(open);
-            if peak >= open + TRIM_AFTER_CLOSED {
-                peak = open;
+            let (open, queued) = (open_connections(), queued_bytes());
+            peak_conns = peak_conns.max(open);
+            peak_queued = peak_queued.max(queued);
+            if peak_conns >= open + TRIM_AFTER_CLOSED || peak_queued >= queued + TRIM_AFTER_DRAINED {
+                (peak_conns, peak_queued) = (open, queued);
                 let _ = tokio::task::spawn_blocking(trim).await;
             }
         }

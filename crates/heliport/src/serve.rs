@@ -241,6 +241,7 @@ async fn serve(
         keys,
     });
     let render: heliport_gateway::server::MetricsRender = Arc::new(move || prometheus.render());
+    let queue = state.recorder.clone();
     let app = heliport_gateway::router(state, api, render);
 
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
@@ -256,7 +257,9 @@ async fn serve(
         max_headers: cfg.gateway.max_headers.max(1),
         shutdown_grace: Duration::from_secs(cfg.gateway.shutdown_grace_secs),
     };
-    let _trimmer = crate::memory::spawn_trimmer(heliport_gateway::listener::open_connections);
+    let _trimmer = crate::memory::spawn_trimmer(heliport_gateway::listener::open_connections, move || {
+        queue.queued_bytes()
+    });
     heliport_gateway::listener::serve(listener, app, listener_cfg, shutdown_signal()).await;
     Ok(())
 }
