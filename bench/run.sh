@@ -398,30 +398,54 @@ for sc in "${SCENARIOS[@]}"; do
 done
 
 # ---------------------------------------------------------------- traffic features
+# A policy's cost is small next to this machine's run-to-run drift (±20 % between
+# back-to-back plain runs), so each policy run alternates with a plain run of
+# the same instance, ROUNDS times, and the medians are compared. The cache
+# runs come last, as their hits can outrun the record writer.
+ROUNDS=${ROUNDS:-3}
+TDUR=${TDUR:-5}
 declare -A TRPS TP50 TUS
-# Each policy run is compared with a plain run of the same instance just
-# before it (same database size, same moment); the cache runs come last, as
-# their hits can outrun the record writer.
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+measure_traffic() { # key target url script conc seconds rounds
+  local key=$1 t=$2 url=$3 script=$4 conc=$5 secs=$6 rounds=$7 r rps="" p50="" us=""
+  for r in $(seq 1 "$rounds"); do
+    run_wrk "$t" "$url" "$script" "$conc" "$secs"
+    rps="$rps $LAST_RPS"; p50="$p50 $LAST_P50"
+    us="$us $(awk -v t="$LAST_PROXY_TICKS" -v k="$TICK" -v n="$LAST_REQS" 'BEGIN{printf "%.0f", (n > 0) ? 1e6 * t / k / n : 0}')"
+    case $t in heliport-redis*) ;; *) drain_heliport ;; esac
+  done
+  TRPS[$key]=$(median <<<"$rps"); TP50[$key]=$(median <<<"$p50"); TUS[$key]=$(median <<<"$us")
+}
+pair() { # plain-target policy-target url plain-script policy-script
+  local r
+  for r in $(seq 1 "$ROUNDS"); do
+    log "measure $1 / $2 c32, round $r of $ROUNDS (${TDUR}s each)"
+    measure_traffic "$1/32/$r" "$1" "$3" "$4" 32 "$TDUR" 1
+    measure_traffic "$2/32/$r" "$2" "$3" "$5" 32 "$TDUR" 1
+  done
+  for t in "$1" "$2"; do
+    local rps="" p50="" us=""
+    for r in $(seq 1 "$ROUNDS"); do
+      rps="$rps ${TRPS[$t/32/$r]}"; p50="$p50 ${TP50[$t/32/$r]}"; us="$us ${TUS[$t/32/$r]}"
+    done
+    TRPS[$t/32]=$(median <<<"$rps"); TP50[$t/32]=$(median <<<"$p50"); TUS[$t/32]=$(median <<<"$us")
+  done
+}
+pair heliport-plain heliport-limit "$HELI" plain limit
 TRAFFIC=("heliport-plain plain 32" "heliport-limit limit 32")
 if [ -n "$HELI2_PID" ]; then
   sed "s/$KEY/$KEY2/" "$TMP/plain.lua" >"$TMP/redisplain.lua"
+  pair heliport-redisplain heliport-redis "$HELI2" redisplain redislimit
   TRAFFIC+=("heliport-redisplain redisplain 32" "heliport-redis redislimit 32")
 fi
-TRAFFIC+=("heliport-cache cache 1" "heliport-cache cache 32")
 # The first cached call fills the entry; every later one is a hit.
 curl -sS -o /dev/null -X POST "$HELI$PATH_CHAT" -H "Content-Type: application/json" \
   -H "Authorization: Bearer sk-test" -H "Helicone-Auth: Bearer $KEY" -H "Helicone-Cache-Enabled: true" -d "$BODY"
 HELI_SENT=$((HELI_SENT + 1))
-for sc in "${TRAFFIC[@]}"; do
-  read -r t script conc <<<"$sc"
-  url=$HELI; case $t in heliport-redis*) url=$HELI2 ;; esac
-  log "measure $t c$conc (${DURATION}s)"
-  run_wrk "$t" "$url" "$script" "$conc" 1
-  run_wrk "$t" "$url" "$script" "$conc" "$DURATION"
-  k="$t/$conc"
-  TRPS[$k]=$LAST_RPS; TP50[$k]=$LAST_P50
-  TUS[$k]=$(awk -v t="$LAST_PROXY_TICKS" -v k="$TICK" -v n="$LAST_REQS" 'BEGIN{printf "%.0f", (n > 0) ? 1e6 * t / k / n : 0}')
-  case $t in heliport-redis*) ;; *) drain_heliport ;; esac
+for conc in 1 32; do
+  log "measure heliport-cache c$conc (${DURATION}s)"
+  measure_traffic "heliport-cache/$conc" heliport-cache "$HELI" cache "$conc" "$DURATION" 1
+  TRAFFIC+=("heliport-cache cache $conc")
 done
 
 # ---------------------------------------------------------------- after load
@@ -515,7 +539,7 @@ for mode in plain stream; do
 done
 echo "- RSS after load < 64 MiB: $(mib "$RSS_KB") MiB — $(ok "$RSS_KB < 65536")"
 echo
-echo "Traffic features (heliport only; non-streaming; \"vs plain\" = the same instance proxying plainly just before, \"vs nginx\" = the floor above):"
+echo "Traffic features (heliport only; non-streaming; policy runs: medians of $ROUNDS ${TDUR}s runs alternating with plain runs of the same instance; \"vs plain\" = against those, \"vs nginx\" = the floor above):"
 echo
 echo "| run | conc | req/s | p50 ms | proxy µs/req | vs nginx | vs plain |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
