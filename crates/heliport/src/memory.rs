@@ -41,7 +41,8 @@ pub fn spawn_trimmer(
             let (open, queued) = (open_connections(), queued_bytes());
             peak_conns = peak_conns.max(open);
             peak_queued = peak_queued.max(queued);
-            if peak_conns >= open + TRIM_AFTER_CLOSED || peak_queued >= queued + TRIM_AFTER_DRAINED {
+            if peak_conns >= open + TRIM_AFTER_CLOSED || peak_queued >= queued + TRIM_AFTER_DRAINED
+            {
                 (peak_conns, peak_queued) = (open, queued);
                 let _ = tokio::task::spawn_blocking(trim).await;
             }

@@ -257,9 +257,10 @@ async fn serve(
         max_headers: cfg.gateway.max_headers.max(1),
         shutdown_grace: Duration::from_secs(cfg.gateway.shutdown_grace_secs),
     };
-    let _trimmer = crate::memory::spawn_trimmer(heliport_gateway::listener::open_connections, move || {
-        queue.queued_bytes()
-    });
+    let _trimmer =
+        crate::memory::spawn_trimmer(heliport_gateway::listener::open_connections, move || {
+            queue.queued_bytes()
+        });
     heliport_gateway::listener::serve(listener, app, listener_cfg, shutdown_signal()).await;
     Ok(())
 }
