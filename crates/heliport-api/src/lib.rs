@@ -205,3 +205,39 @@ async fn get_request(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn axum_rejections_are_answered_in_the_envelope() {
+        let plain = (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Failed to buffer the request body: length limit exceeded",
+        )
+            .into_response();
+        let resp = envelope_rejections(plain).await;
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["data"], Value::Null);
+        assert!(v["error"].as_str().unwrap().contains("length limit"));
+        // An empty refusal gets the status's reason; JSON answers pass as they are.
+        let empty = StatusCode::METHOD_NOT_ALLOWED.into_response();
+        let body = axum::body::to_bytes(envelope_rejections(empty).await.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains("Method Not Allowed"));
+        let ok = ok(json!([1]));
+        let body = axum::body::to_bytes(envelope_rejections(ok).await.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&body).unwrap()["data"],
+            json!([1])
+        );
+    }
+}

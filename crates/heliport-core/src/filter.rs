@@ -40,6 +40,17 @@ pub enum FilterNode {
     Or(Box<FilterNode>, Box<FilterNode>),
 }
 
+impl FilterNode {
+    /// Whether any condition of the tree compares `field`.
+    pub fn mentions(&self, field: &Field) -> bool {
+        match self {
+            FilterNode::All => false,
+            FilterNode::Leaf(cs) => cs.iter().any(|c| &c.field == field),
+            FilterNode::And(a, b) | FilterNode::Or(a, b) => a.mentions(field) || b.mentions(field),
+        }
+    }
+}
+
 /// One `field op value` comparison.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Condition {
@@ -76,6 +87,8 @@ pub enum Field {
     PromptId,
     RequestBody,
     ResponseBody,
+    /// The request an upstream attempt was made for (retries, fallbacks).
+    ParentRequestId,
     /// A custom property (`Helicone-Property-*`); the name is lowercase.
     Property(String),
     /// A named score, compared as a number.
@@ -275,6 +288,7 @@ const PLAIN_FIELDS: &[(&str, Field)] = &[
     ("prompt_id", Field::PromptId),
     ("request_body", Field::RequestBody),
     ("response_body", Field::ResponseBody),
+    ("parent_request_id", Field::ParentRequestId),
 ];
 
 impl Field {
@@ -302,6 +316,7 @@ impl Field {
             | Field::PromptId
             | Field::RequestBody
             | Field::ResponseBody
+            | Field::ParentRequestId
             | Field::Property(_) => FieldKind::Text,
             Field::Status
             | Field::Latency

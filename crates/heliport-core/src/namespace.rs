@@ -24,13 +24,35 @@ const RESERVED: &[&str] = &[
 /// segments resolved and the reserved prefix lowercased. `None` for every
 /// other path, which is proxied as it came.
 pub fn reserved_path(path: &str) -> Option<String> {
+    // Every proxied path passes here: a plain one (no escapes, no empty or
+    // dot segments) is matched in place, allocating only when it matches.
+    if is_plain(path) {
+        let prefix = matched_prefix(path)?;
+        let rest = path.get(prefix.len()..).unwrap_or_default();
+        return Some(format!("{prefix}{}", rest.trim_end_matches('/')));
+    }
     let normalized = normalize(path);
-    let lower = normalized.to_ascii_lowercase();
-    let prefix = RESERVED.iter().find(|p| {
-        lower.starts_with(**p) && matches!(lower.as_bytes().get(p.len()), None | Some(b'/'))
-    })?;
+    let prefix = matched_prefix(&normalized)?;
     let rest = normalized.get(prefix.len()..).unwrap_or_default();
     Some(format!("{prefix}{rest}"))
+}
+
+/// A path that normalising would not change (beyond a trailing slash).
+fn is_plain(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.contains('%')
+        && !path.contains("//")
+        && !path.split('/').any(|seg| seg == "." || seg == "..")
+}
+
+/// The reserved prefix `path` starts with, compared case-insensitively and by
+/// whole segments.
+fn matched_prefix(path: &str) -> Option<&'static str> {
+    RESERVED.iter().copied().find(|p| {
+        path.get(..p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p))
+            && matches!(path.as_bytes().get(p.len()), None | Some(b'/'))
+    })
 }
 
 /// Decodes percent-escapes, collapses `//`, and resolves `.` and `..`

@@ -200,6 +200,8 @@ pub struct RequestOptions {
 
 const PROPERTY_PREFIX: &str = "helicone-property-";
 const MAX_RETRIES: u32 = 10;
+/// Longest wait between two retries: a request must not sleep for hours.
+const MAX_RETRY_TIMEOUT_MS: u64 = 600_000;
 /// Entries of `Helicone-Fallbacks` (each one is an upstream attempt).
 const MAX_FALLBACKS: usize = 10;
 const MAX_BUCKET: u8 = 20;
@@ -416,6 +418,19 @@ impl<'h> Parser<'h> {
                     o.retry.max_timeout_ms =
                         parse_u64(&shown, &v, "a whole number of milliseconds")?
                 }
+            }
+        }
+        for (header, ms) in [
+            ("Helicone-Retry-Min-Timeout", o.retry.min_timeout_ms),
+            ("Helicone-Retry-Max-Timeout", o.retry.max_timeout_ms),
+        ] {
+            if ms > MAX_RETRY_TIMEOUT_MS {
+                return Err(err(
+                    header,
+                    format!(
+                        "at most {MAX_RETRY_TIMEOUT_MS} ms (10 minutes) between retries, got {ms}"
+                    ),
+                ));
             }
         }
         if o.retry.min_timeout_ms > o.retry.max_timeout_ms {
@@ -907,6 +922,12 @@ mod tests {
         assert!(parse(&[("helicone-retry-num", "11")]).is_err());
         assert!(parse(&[("helicone-retry-num", "three")]).is_err());
         assert!(parse(&[("helicone-retry-factor", "0")]).is_err());
+        let e = parse(&[
+            ("helicone-retry-min-timeout", "1"),
+            ("helicone-retry-max-timeout", "86400000"),
+        ])
+        .unwrap_err();
+        assert!(e.message.contains("10 minutes"), "{e}");
         let e = parse(&[("helicone-retry-min-timeout", "20000")]).unwrap_err();
         assert!(e.message.contains("above the maximum"));
     }

@@ -190,6 +190,8 @@ pub struct Exchange {
     pub cache_hit: Option<CacheHit>,
     /// The cache slot this answer fills (a miss with caching on).
     pub cache_fill_slot: Option<u32>,
+    /// Usage estimated on the request path by [`Exchange::outcome`].
+    pub estimated_usage: Option<Usage>,
 }
 
 /// A request answered from the response cache.
@@ -198,6 +200,10 @@ pub struct CacheHit {
     /// The request whose answer was stored.
     pub reference_id: Uuid,
     pub bucket_idx: u32,
+    /// What the stored answer cost, used and was answered by when it was made.
+    pub saved_nano_usd: Option<i64>,
+    pub usage: Option<Usage>,
+    pub model: Option<String>,
 }
 
 /// What an answer reported and cost, for completion hooks.
@@ -309,10 +315,28 @@ impl Exchange {
         extracted
     }
 
+    /// The answer's usage: as reported, else estimated with a tokenizer for a
+    /// complete successful generation (`true` when estimated). Errors consumed
+    /// nothing; an answer cut short (cancelled, broken, timed out) is unknown.
+    fn usage_of(&self, extracted: &Extracted, model: Option<&str>) -> (Option<Usage>, bool) {
+        if let Some(u) = extracted.usage {
+            return (Some(u), false);
+        }
+        let flavor = ApiFlavor::from_path(&self.upstream_path);
+        let success = self.status.is_some_and(|s| (200..300).contains(&s));
+        let generation = self.method.eq_ignore_ascii_case("POST");
+        if success && generation && self.failure.is_none() && flavor != ApiFlavor::Unknown {
+            let estimate = self.estimate_usage(flavor, model, self.response_body.head());
+            (Some(estimate), true)
+        } else {
+            (None, false)
+        }
+    }
+
     /// What the answer reported and cost, read on the request path when a
     /// completion hook needs it (settling a `u=cents` limit, saving a cache
-    /// entry). Cheap: only reported usage is priced (no token estimate); the
-    /// reading is kept so the writer does not repeat it.
+    /// entry), with the same rules the record follows (an answer without
+    /// usage is estimated). The reading is kept so the writer does not repeat it.
     pub fn outcome(&mut self, prices: &PriceTable) -> Outcome {
         let extracted = match self.extracted.take() {
             Some(e) => e,
@@ -323,8 +347,13 @@ impl Exchange {
             .model_override
             .clone()
             .or_else(|| extracted.model.clone())
-            .or_else(|| extract::request_fields(&self.request_body).model);
-        let cost_nano_usd = match (&extracted.usage, &model, &self.price_provider) {
+            .or_else(|| extract::request_fields(&self.request_body).model)
+            .or_else(|| model_from_path(&self.upstream_path));
+        let (usage, estimated) = self.usage_of(&extracted, model.as_deref());
+        if estimated {
+            self.estimated_usage = usage;
+        }
+        let cost_nano_usd = match (&usage, &model, &self.price_provider) {
             (Some(u), Some(m), Some(p)) => prices
                 .cost(&CostQuery {
                     provider_id: p,
@@ -339,7 +368,7 @@ impl Exchange {
         let outcome = Outcome {
             status: self.status,
             complete: self.failure.is_none(),
-            usage: extracted.usage,
+            usage,
             model,
             cost_nano_usd,
         };
@@ -350,7 +379,6 @@ impl Exchange {
     /// Turn the raw exchange into the record: usage (reported or estimated),
     /// model, cost, bodies (capped, or omitted as the client asked).
     pub fn finalize(mut self, prices: &PriceTable) -> RequestRecord {
-        let flavor = ApiFlavor::from_path(&self.upstream_path);
         let req = self
             .request_fields
             .take()
@@ -362,10 +390,19 @@ impl Exchange {
         // listing carries the original usage, which must not be counted twice.
         let generation = self.method.eq_ignore_ascii_case("POST");
 
-        let extracted = match self.extracted.take() {
+        let mut extracted = match self.extracted.take() {
             Some(e) => e,
             None => self.read_answer(),
         };
+        // A hit is recorded with what the stored answer reported when it was made.
+        if let Some(hit) = &self.cache_hit {
+            if hit.usage.is_some() {
+                extracted.usage = hit.usage;
+            }
+            if hit.model.is_some() {
+                extracted.model = hit.model.clone();
+            }
+        }
         let response_model = extracted.model.clone();
         let model = self
             .meta
@@ -375,20 +412,9 @@ impl Exchange {
             .or_else(|| req.model.clone())
             .or_else(|| model_from_path(&self.upstream_path));
 
-        let mut usage_estimated = false;
-        let usage = match extracted.usage {
-            Some(u) => Some(u),
-            // A complete successful answer without usage is estimated; errors consumed
-            // nothing; an answer cut short (cancelled, broken, timed out) is unknown.
-            None if success
-                && generation
-                && self.failure.is_none()
-                && flavor != ApiFlavor::Unknown =>
-            {
-                usage_estimated = true;
-                Some(self.estimate_usage(flavor, model.as_deref(), response_bytes))
-            }
-            None => None,
+        let (usage, usage_estimated) = match self.estimated_usage.take() {
+            Some(u) => (Some(u), true),
+            None => self.usage_of(&extracted, model.as_deref()),
         };
 
         // A request given up or cut short (client gone before the stream's end,
@@ -415,9 +441,9 @@ impl Exchange {
             (None, _, _) if !success => Some(0),
             _ => None,
         };
-        // A hit was free; what the answer cost is what it saved.
+        // A hit was free; what the answer cost when it was made is what it saved.
         let (cost_nano_usd, cache_saved_nano_usd) = match &self.cache_hit {
-            Some(_) => (Some(0), cost_nano_usd),
+            Some(hit) => (Some(0), hit.saved_nano_usd.or(cost_nano_usd)),
             None => (cost_nano_usd, None),
         };
 
@@ -501,12 +527,7 @@ impl Exchange {
                 .as_ref()
                 .map(|h| h.bucket_idx)
                 .or(self.cache_fill_slot),
-            // A hit never reached the upstream.
-            attempts: if self.cache_hit.is_some() {
-                0
-            } else {
-                self.attempts.max(1)
-            },
+            attempts: self.attempts,
             fallback_index: self.fallback_index,
             api_key_id: self.api_key_id,
             request_body,

@@ -39,7 +39,10 @@ pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
         return Some(Duration::from_secs(secs));
     }
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        // An upstream may send anything here (`1e20`): it saturates, and the
+        // caller caps it at the maximum delay.
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
     }
     let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
     let ms = (at.with_timezone(&chrono::Utc) - now).num_milliseconds();
@@ -208,6 +211,16 @@ mod tests {
             Some(Duration::from_secs(5))
         );
         assert_eq!(parse_retry_after("soon", now), None);
+        // Hostile values never panic; huge ones are capped by `retry_delay`.
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("NaN", now), None);
+        let huge = parse_retry_after("1e20", now).unwrap();
+        let o = retry(1000, 10_000, 2.0);
+        assert_eq!(
+            retry_delay(&o, 1, Some(huge)),
+            Duration::from_millis(10_000)
+        );
+        assert_eq!(parse_retry_after("1e400", now), None);
     }
 
     #[test]

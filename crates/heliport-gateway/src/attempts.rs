@@ -12,7 +12,7 @@ use chrono::Utc;
 use heliport_core::error::{ErrorCode, GatewayError};
 use heliport_core::options::{CodeMatch, RequestOptions};
 use heliport_core::provider::{self, Route};
-use heliport_core::record::CapturedBody;
+use heliport_core::record::{CapturedBody, Exchange};
 use heliport_core::redact::redact_query;
 use heliport_core::traffic;
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
@@ -21,11 +21,11 @@ use hyper::body::Incoming;
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use crate::headers;
 use crate::pipeline::{self, Ctx, Rejection};
 use crate::state::GatewayState;
 use crate::tee::PendingRecord;
 use crate::upstream::UpstreamError;
+use crate::{auth, headers};
 
 /// Longest wait for the body of an attempt that is not the answer (an error
 /// worth recording, then discarded).
@@ -56,7 +56,11 @@ pub(crate) struct Answer {
 
 /// The targets in the order they are tried: the route alone, or the
 /// fallback entries (entry 0 is the primary), each through the §1 checks.
-pub(crate) fn targets(state: &GatewayState, ctx: &Ctx) -> Result<Vec<Target>, GatewayError> {
+pub(crate) fn targets(
+    state: &GatewayState,
+    ctx: &Ctx,
+    client_headers: &HeaderMap,
+) -> Result<Vec<Target>, GatewayError> {
     let Some(entries) = &ctx.opts.fallbacks else {
         let Some(route) = ctx.route.clone() else {
             return Err(GatewayError::new(ErrorCode::Internal, "no route"));
@@ -91,13 +95,25 @@ pub(crate) fn targets(state: &GatewayState, ctx: &Ctx) -> Result<Vec<Target>, Ga
         let mut entry_headers = Vec::with_capacity(e.headers.len());
         for (name, value) in &e.headers {
             // Validated when the header was parsed; a value that still fails is skipped.
-            if let (Ok(n), Ok(mut v)) = (
+            let (Ok(n), Ok(mut v)) = (
                 HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_str(value.expose_secret()),
-            ) {
-                v.set_sensitive(true);
-                entry_headers.push((n, v));
+            ) else {
+                continue;
+            };
+            // An entry's headers follow the client's rules: heliport's own and
+            // hop-by-hop headers never travel, nor does a heliport key.
+            if !headers::forwardable(&n) {
+                continue;
             }
+            auth::check_credential(
+                state,
+                n.as_str(),
+                value.expose_secret(),
+                auth::helicone_key(client_headers),
+            )?;
+            v.set_sensitive(true);
+            entry_headers.push((n, v));
         }
         let body = match &e.body_key_override {
             Some(o) => traffic::merge_body(&ctx.request_body, o)
@@ -123,12 +139,7 @@ fn check_target(state: &GatewayState, route: &Route) -> Result<bool, GatewayErro
     if !route.client_supplied || state.cfg.allowed_targets.allows(&route.upstream_url) {
         return Ok(false);
     }
-    let uri: http::Uri = route.upstream_url.parse().map_err(|_| {
-        GatewayError::new(
-            ErrorCode::InvalidHeader,
-            format!("'{}' is not a valid URL", redact_query(&route.upstream_url)),
-        )
-    })?;
+    let uri = upstream_uri(route)?;
     if let Some(ip) = uri.host().and_then(heliport_core::target::literal_ip) {
         if heliport_core::target::is_forbidden_ip(ip) {
             return Err(target_forbidden(&format!(
@@ -137,6 +148,15 @@ fn check_target(state: &GatewayState, route: &Route) -> Result<bool, GatewayErro
         }
     }
     Ok(true)
+}
+
+fn upstream_uri(route: &Route) -> Result<http::Uri, GatewayError> {
+    route.upstream_url.parse().map_err(|_| {
+        GatewayError::new(
+            ErrorCode::InvalidHeader,
+            format!("'{}' is not a valid URL", redact_query(&route.upstream_url)),
+        )
+    })
 }
 
 fn target_forbidden(why: &str) -> GatewayError {
@@ -154,13 +174,17 @@ enum Tried {
 
 /// Try the targets in order, each with its retries, until one answers with
 /// something the client gets.
+///
+/// The request's own record exists from the first attempt on: a client that
+/// hangs up while heliport waits on the upstream or between retries is
+/// recorded as cancelled, with the attempts made so far.
 pub(crate) async fn run(
     state: &GatewayState,
     ctx: &mut Ctx,
     client_headers: &HeaderMap,
     mut targets: Vec<Target>,
 ) -> Result<Answer, Rejection> {
-    let base_headers = headers::upstream_request_headers(client_headers);
+    let mut base_headers = headers::upstream_request_headers(client_headers);
     let retry = ctx.opts.retry.clone();
     let tries = if retry.enabled {
         retry.num.saturating_add(1)
@@ -169,20 +193,38 @@ pub(crate) async fn run(
     };
     let fallbacks = ctx.opts.fallbacks.is_some();
     let count = targets.len();
+    let single_shot = count == 1 && tries == 1;
+    let Some(first) = targets.first() else {
+        return Err(GatewayError::new(ErrorCode::Internal, "no upstream target").into());
+    };
+    let mut pending = PendingRecord::new(
+        pipeline::exchange(state, ctx, Some(&first.route), Some(&first.body)),
+        state.recorder.clone(),
+        ctx.started,
+    );
     for (i, target) in targets.drain(..).enumerate() {
         let last_entry = i + 1 == count;
         if fallbacks {
             ctx.fallback_index = u32::try_from(i).ok();
         }
+        // What this target's records start from (its route and body).
+        let proto = if i == 0 {
+            pending
+                .exchange_mut()
+                .map(|ex| ex.clone())
+                .unwrap_or_default()
+        } else {
+            pipeline::exchange(state, ctx, Some(&target.route), Some(&target.body))
+        };
         if let Some(e) = &target.refused {
             ctx.attempts += 1;
             if last_entry {
-                return Err(e.clone().into());
+                return Err(fail(ctx, pending, proto, e.clone()));
             }
             record_attempt(
                 state,
                 ctx,
-                &target.route,
+                &proto,
                 None,
                 Some(e.code.as_str()),
                 None,
@@ -193,19 +235,24 @@ pub(crate) async fn run(
         for t in 1..=tries {
             let last_try = t == tries;
             ctx.attempts += 1;
+            if let Some(ex) = pending.exchange_mut() {
+                ex.attempts = ctx.attempts;
+                ex.fallback_index = ctx.fallback_index;
+            }
             let began = Instant::now();
-            let tried = match build_request(ctx, &target, &base_headers) {
-                Ok(req) => {
-                    match state
-                        .upstream
-                        .send(req, target.guarded, state.cfg.upstream_timeout)
-                        .await
-                    {
-                        Ok(resp) => Tried::Answered(resp),
-                        Err(e) => Tried::Failed(e),
-                    }
-                }
-                Err(e) => return Err(e.into()),
+            let headers = if single_shot {
+                std::mem::take(&mut base_headers)
+            } else {
+                base_headers.clone()
+            };
+            let req = build_request(ctx, &target, headers).map_err(Rejection::from)?;
+            let tried = match state
+                .upstream
+                .send(req, target.guarded, state.cfg.upstream_timeout)
+                .await
+            {
+                Ok(resp) => Tried::Answered(resp),
+                Err(e) => Tried::Failed(e),
             };
             let waited = began.elapsed().as_secs_f64() * 1000.0;
             ctx.upstream_ms = Some(ctx.upstream_ms.unwrap_or(0.0) + waited);
@@ -221,16 +268,22 @@ pub(crate) async fn run(
                             .get(http::header::RETRY_AFTER)
                             .and_then(|v| v.to_str().ok())
                             .and_then(|v| traffic::parse_retry_after(v, Utc::now()));
-                        record_answered_attempt(state, ctx, &target.route, resp, began).await;
+                        record_answered_attempt(state, ctx, &proto, resp, began).await;
                         if retry_it {
                             tokio::time::sleep(traffic::retry_delay(&retry, t, retry_after)).await;
                             continue;
                         }
                         break;
                     }
-                    let mut ex = pipeline::exchange(state, ctx, Some(&target.route));
-                    ex.attempts = ctx.attempts;
-                    let pending = PendingRecord::new(ex, state.recorder.clone(), ctx.started);
+                    if i != 0 {
+                        // Answered by a later entry: the record is that entry's.
+                        if let Some(ex) = pending.exchange_mut() {
+                            let mut answered = proto;
+                            answered.attempts = ctx.attempts;
+                            answered.fallback_index = ctx.fallback_index;
+                            *ex = answered;
+                        }
+                    }
                     return Ok(Answer {
                         response: resp,
                         pending,
@@ -243,7 +296,7 @@ pub(crate) async fn run(
                         record_attempt(
                             state,
                             ctx,
-                            &target.route,
+                            &proto,
                             None,
                             Some(err.code.as_str()),
                             None,
@@ -257,7 +310,7 @@ pub(crate) async fn run(
                         record_attempt(
                             state,
                             ctx,
-                            &target.route,
+                            &proto,
                             None,
                             Some(err.code.as_str()),
                             None,
@@ -265,7 +318,7 @@ pub(crate) async fn run(
                         );
                         break;
                     }
-                    return Err(fail(state, ctx, &target.route, err));
+                    return Err(fail(ctx, pending, proto, err));
                 }
             }
         }
@@ -276,20 +329,11 @@ pub(crate) async fn run(
 fn build_request(
     ctx: &Ctx,
     target: &Target,
-    base_headers: &HeaderMap,
+    mut headers: HeaderMap,
 ) -> Result<Request<Full<Bytes>>, GatewayError> {
-    let uri: http::Uri = target.route.upstream_url.parse().map_err(|_| {
-        GatewayError::new(
-            ErrorCode::InvalidHeader,
-            format!(
-                "'{}' is not a valid URL",
-                redact_query(&target.route.upstream_url)
-            ),
-        )
-    })?;
     let mut req = Request::builder()
         .method(ctx.method.clone())
-        .uri(uri)
+        .uri(upstream_uri(&target.route)?)
         .body(Full::new(target.body.clone()))
         .map_err(|e| {
             GatewayError::new(
@@ -297,11 +341,10 @@ fn build_request(
                 format!("cannot build the upstream request: {e}"),
             )
         })?;
-    let mut h = base_headers.clone();
     for (name, value) in &target.headers {
-        h.insert(name.clone(), value.clone());
+        headers.insert(name.clone(), value.clone());
     }
-    *req.headers_mut() = h;
+    *req.headers_mut() = headers;
     Ok(req)
 }
 
@@ -342,16 +385,18 @@ fn gateway_error(
 fn record_attempt(
     state: &GatewayState,
     ctx: &Ctx,
-    route: &Route,
+    proto: &Exchange,
     status: Option<u16>,
     failure: Option<&str>,
     body: Option<CapturedBody>,
     began: Instant,
 ) {
-    let mut ex = pipeline::exchange(state, ctx, Some(route));
+    let mut ex = proto.clone();
+    ex.uid = Uuid::now_v7();
     ex.request_id = Uuid::now_v7();
     ex.parent_request_id = Some(ctx.request_id);
     ex.attempts = ctx.attempts;
+    ex.fallback_index = ctx.fallback_index;
     ex.status = status;
     ex.failure = failure.map(str::to_string);
     if let Some(b) = body {
@@ -367,7 +412,7 @@ fn record_attempt(
 async fn record_answered_attempt(
     state: &GatewayState,
     ctx: &Ctx,
-    route: &Route,
+    proto: &Exchange,
     resp: Response<Incoming>,
     began: Instant,
 ) {
@@ -384,20 +429,19 @@ async fn record_answered_attempt(
         }
     })
     .await;
-    record_attempt(state, ctx, route, Some(status), None, Some(captured), began);
+    record_attempt(state, ctx, proto, Some(status), None, Some(captured), began);
 }
 
-/// Record the request itself as failed after admission, with heliport's own
-/// error body.
-fn fail(state: &GatewayState, ctx: &Ctx, route: &Route, e: GatewayError) -> Rejection {
-    let mut ex = pipeline::exchange(state, ctx, Some(route));
-    ex.status = Some(e.status().as_u16());
-    ex.failure = Some(e.code.as_str().to_string());
-    ex.response_body
-        .push(&pipeline::error_body(ctx, &e), usize::MAX);
-    ex.response_created_at = Some(Utc::now());
-    ex.latency_ms = Some(ctx.started.elapsed().as_millis() as u64);
-    state.recorder.record(ex);
+/// Record the request itself as failed after admission (with the route of
+/// the target that failed it), with heliport's own error body.
+fn fail(ctx: &Ctx, mut pending: PendingRecord, proto: Exchange, e: GatewayError) -> Rejection {
+    if let Some(ex) = pending.exchange_mut() {
+        *ex = proto;
+        ex.attempts = ctx.attempts;
+        ex.fallback_index = ctx.fallback_index;
+        pipeline::refusal_outcome(ex, ctx, &e);
+    }
+    pending.finish(None);
     Rejection {
         err: e,
         recorded: true,

@@ -50,35 +50,60 @@ pub(crate) async fn authenticate(
     Ok(())
 }
 
+/// Headers that carry a provider's credential.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "x-api-key", "api-key"];
+
 /// A heliport key in a provider credential header would be sent to the
 /// provider: refuse the request instead (SPEC §1).
 pub(crate) fn refuse_heliport_keys(
     state: &GatewayState,
     headers: &http::HeaderMap,
 ) -> Result<(), GatewayError> {
-    let helicone_key = headers
-        .get("helicone-auth")
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer);
-    for name in ["authorization", "x-api-key", "api-key"] {
+    let helicone_key = helicone_key(headers);
+    for name in CREDENTIAL_HEADERS {
         for value in headers.get_all(name) {
-            let Ok(v) = value.to_str() else { continue };
-            let token = bearer(v).unwrap_or_else(|| v.trim());
-            if token.is_empty() {
-                continue;
-            }
-            if token.starts_with(KEY_PREFIX)
-                || helicone_key == Some(token)
-                || state.keys.knows(token)
-            {
-                return Err(GatewayError::new(
-                    ErrorCode::InvalidRequest,
-                    format!(
-                        "the {name} header carries a heliport key, which heliport never sends to a provider: put the provider's own key in {name} and the heliport key in Helicone-Auth"
-                    ),
-                ));
+            if let Ok(v) = value.to_str() {
+                check_credential(state, name, v, helicone_key)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The key in the request's `Helicone-Auth`.
+pub(crate) fn helicone_key(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get("helicone-auth")
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer)
+}
+
+/// Refuse `value` for header `name` when `name` carries provider credentials
+/// and the value is a heliport key (any `sk-heliport-` key, the request's
+/// own, or any key this instance holds in memory).
+pub(crate) fn check_credential(
+    state: &GatewayState,
+    name: &str,
+    value: &str,
+    helicone_key: Option<&str>,
+) -> Result<(), GatewayError> {
+    if !CREDENTIAL_HEADERS
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
+    {
+        return Ok(());
+    }
+    let token = bearer(value).unwrap_or_else(|| value.trim());
+    if token.is_empty() {
+        return Ok(());
+    }
+    if token.starts_with(KEY_PREFIX) || helicone_key == Some(token) || state.keys.knows(token) {
+        return Err(GatewayError::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "the {name} header carries a heliport key, which heliport never sends to a provider: put the provider's own key in {name} and the heliport key in Helicone-Auth"
+            ),
+        ));
     }
     Ok(())
 }

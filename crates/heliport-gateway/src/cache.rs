@@ -14,6 +14,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use heliport_core::extract::ApiFlavor;
 use heliport_core::record::{CacheHit, Exchange, Outcome};
+use heliport_core::redact::redact_query;
 use heliport_core::traffic;
 use heliport_state::{CacheKey, CachedResponse, ResponseCache};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
@@ -50,8 +51,10 @@ pub(crate) async fn lookup(
     let first = targets.first()?;
     let key = CacheKey {
         org_id: Arc::from(ctx.org_id.as_deref().unwrap_or_default()),
+        // Credentials in the URL (Gemini's `?key=`) are not part of the key:
+        // one organization shares its cache whatever provider key it sends.
         digest: traffic::cache_digest(
-            &first.route.upstream_url,
+            &redact_query(&first.route.upstream_url),
             ctx.method.as_str(),
             &first.body,
             &opts.ignore_keys,
@@ -59,7 +62,7 @@ pub(crate) async fn lookup(
         ),
     };
     let slots = opts.bucket_max_size.max(1);
-    let entries = match state.cache.lookup(&key).await {
+    let entries = match state.cache.lookup(&key, slots).await {
         Ok(e) => e,
         Err(e) => {
             // An unreadable cache is a miss; the request goes on.
@@ -90,22 +93,26 @@ pub(crate) async fn lookup(
     };
     // A hit is not limited, but under a policy it still says where the bucket stands.
     crate::rate_limit::peek(state, ctx).await;
-    Some(replay(state, ctx, &first.route, slot, &entry))
+    Some(replay(state, ctx, first, slot, &entry))
 }
 
 /// The cached answer, through the tee, recorded as a hit.
 fn replay(
     state: &GatewayState,
     ctx: &Ctx,
-    route: &heliport_core::provider::Route,
+    target: &Target,
     slot: u8,
     entry: &CachedResponse,
 ) -> Response<Body> {
+    let route = &target.route;
     let status = StatusCode::from_u16(entry.status).unwrap_or(StatusCode::OK);
-    let mut ex = pipeline::exchange(state, ctx, Some(route));
+    let mut ex = pipeline::exchange(state, ctx, Some(route), Some(&target.body));
     ex.cache_hit = Some(CacheHit {
         reference_id: entry.source_request_id,
         bucket_idx: u32::from(slot),
+        saved_nano_usd: entry.cost_nano_usd,
+        usage: entry.usage,
+        model: entry.model.clone(),
     });
     ex.status = Some(entry.status);
     ex.response_created_at = Some(Utc::now());
@@ -204,7 +211,10 @@ struct SaveAnswer {
 
 impl CompletionHook for SaveAnswer {
     fn on_complete(self: Box<Self>, outcome: &Outcome, exchange: &Exchange) {
-        let success = outcome.status.is_some_and(|s| (200..300).contains(&s));
+        let success = outcome
+            .status
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .is_some_and(|s| s.is_success());
         // Only a whole answer is worth replaying; one longer than the record
         // cap was not kept whole.
         if !outcome.complete || !success || exchange.response_body.truncated {

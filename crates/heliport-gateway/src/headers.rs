@@ -30,6 +30,17 @@ fn connection_listed(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
+/// Whether a header set by the client (or by a fallback entry) may travel
+/// upstream: never `Helicone-*`, hop-by-hop, `Host`, `Content-Length` (set
+/// from the body sent) or `Accept-Encoding`.
+pub fn forwardable(name: &HeaderName) -> bool {
+    !(name.as_str().starts_with("helicone-")
+        || is_hop_by_hop(name, &[])
+        || name == header::HOST
+        || name == header::CONTENT_LENGTH
+        || name == header::ACCEPT_ENCODING)
+}
+
 /// Headers sent upstream: the client's, minus every `Helicone-*` header,
 /// hop-by-hop headers, `Host` and `Content-Length` (set from the body sent) and
 /// `Accept-Encoding` (heliport reads the answer for usage, so it asks for it
@@ -38,12 +49,7 @@ pub fn upstream_request_headers(incoming: &HeaderMap) -> HeaderMap {
     let listed = connection_listed(incoming);
     let mut out = HeaderMap::with_capacity(incoming.len());
     for (name, value) in incoming {
-        if name.as_str().starts_with("helicone-")
-            || is_hop_by_hop(name, &listed)
-            || name == header::HOST
-            || name == header::CONTENT_LENGTH
-            || name == header::ACCEPT_ENCODING
-        {
+        if !forwardable(name) || is_hop_by_hop(name, &listed) {
             continue;
         }
         out.append(name.clone(), value.clone());

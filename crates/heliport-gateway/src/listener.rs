@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::Router;
-use bytes::Bytes;
 use heliport_core::error::{ErrorCode, ErrorStyle, GatewayError};
-use http::{header, HeaderValue, Request, Response};
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -62,11 +61,9 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(cfg.header_read_timeout)
         .max_headers(cfg.max_headers.saturating_mul(PARSE_HEADER_FACTOR).max(100));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(64usize << 10).unwrap_or(u32::MAX));
-    let builder = Arc::new(builder);
+    // Plain TCP serves HTTP/1.1 only: an h2c connection would escape the
+    // head-read timeout (it bounds HTTP/1 only) and stay open idle for good.
+    let builder = Arc::new(builder.http1_only());
     let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let max_headers = cfg.max_headers;
@@ -166,11 +163,5 @@ fn too_many_headers(path: &str, max: usize) -> Response<Body> {
         format!("the request has more than {max} headers (gateway.max_headers)"),
     );
     metrics::counter!("heliport_requests_rejected_total", "code" => e.code.as_str()).increment(1);
-    let mut resp = Response::new(Body::from(Bytes::from(e.body(ErrorStyle::for_path(path)))));
-    *resp.status_mut() = e.status();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
+    crate::pipeline::error_response(&e, ErrorStyle::for_path(path))
 }

@@ -112,7 +112,7 @@ async fn run(
     auth::refuse_heliport_keys(state, &parts.headers)?;
     request_body::read(state, ctx, &parts.headers, body).await?;
     request_body::prepare_prompt(ctx);
-    let targets = attempts::targets(state, ctx)?;
+    let targets = attempts::targets(state, ctx, &parts.headers)?;
     if let Some(hit) = cache::lookup(state, ctx, &targets).await {
         return Ok(hit);
     }
@@ -228,8 +228,14 @@ fn status_class(s: StatusCode) -> &'static str {
 
 /// The record of this request (or of one attempt of it), built from the
 /// context without emptying it: later phases and attempts still need the
-/// properties, user and session.
-pub(crate) fn exchange(state: &GatewayState, ctx: &Ctx, route: Option<&Route>) -> Exchange {
+/// properties, user and session. `route` and `body` are the target's (a
+/// fallback entry has its own); by default, the request's.
+pub(crate) fn exchange(
+    state: &GatewayState,
+    ctx: &Ctx,
+    route: Option<&Route>,
+    body: Option<&Bytes>,
+) -> Exchange {
     let route = route.or(ctx.route.as_ref());
     let o = &ctx.opts;
     let mut ex = Exchange {
@@ -261,12 +267,15 @@ pub(crate) fn exchange(state: &GatewayState, ctx: &Ctx, route: Option<&Route>) -
             omit_response: o.omit_response,
             cache_enabled: o.cache.enabled,
         },
-        attempts: ctx.attempts.max(1),
+        attempts: ctx.attempts,
         fallback_index: ctx.fallback_index,
         body_cap_bytes: state.cfg.body_cap_bytes,
         ..Default::default()
     };
-    ex.admit_request_body(&ctx.request_body, ctx.original_request_body.clone());
+    ex.admit_request_body(
+        body.unwrap_or(&ctx.request_body),
+        ctx.original_request_body.clone(),
+    );
     ex
 }
 
@@ -328,17 +337,13 @@ fn reject(state: &GatewayState, ctx: Ctx, rejection: Rejection) -> Response<Body
     } = rejection;
     metrics::counter!("heliport_requests_rejected_total", "code" => e.code.as_str()).increment(1);
     tracing::warn!(request_id = %ctx.request_id, path = %redact_query(&ctx.path), code = e.code.as_str(), "{}", e.message);
-    let body = e.body(ctx.style);
     if !already && ctx.org_id.is_some() {
-        record_refusal(state, &ctx, &e, &body);
+        let mut ex = exchange(state, &ctx, None, None);
+        refusal_outcome(&mut ex, &ctx, &e);
+        state.recorder.record(ex);
     }
-    let mut resp = Response::new(Body::from(body));
-    *resp.status_mut() = e.status();
+    let mut resp = error_response(&e, ctx.style);
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     for (k, v) in extra {
         h.insert(k, v);
     }
@@ -346,23 +351,28 @@ fn reject(state: &GatewayState, ctx: Ctx, rejection: Rejection) -> Response<Body
     resp
 }
 
-/// The record of a request heliport answered itself.
-pub(crate) fn record_refusal(state: &GatewayState, ctx: &Ctx, e: &GatewayError, body: &[u8]) {
-    let mut ex = exchange(state, ctx, None);
+/// What a record of a refusal says: heliport's status and error body (none
+/// for a client that went away), the failure code and the time taken.
+pub(crate) fn refusal_outcome(ex: &mut Exchange, ctx: &Ctx, e: &GatewayError) {
     // A client gone mid-request got no answer.
     ex.status = (e.code != ErrorCode::Cancelled).then(|| e.status().as_u16());
     ex.failure = Some(e.code.as_str().to_string());
     if ex.status.is_some() {
         let mut captured = CapturedBody::default();
-        captured.push(body, usize::MAX);
+        captured.push(&e.body(ctx.style), usize::MAX);
         ex.response_body = captured;
         ex.response_created_at = Some(Utc::now());
     }
     ex.latency_ms = Some(ctx.started.elapsed().as_millis() as u64);
-    state.recorder.record(ex);
 }
 
-/// The refusal's body as bytes, for callers that record it themselves.
-pub(crate) fn error_body(ctx: &Ctx, e: &GatewayError) -> Bytes {
-    Bytes::from(e.body(ctx.style))
+/// heliport's own error answer in the given shape (SPEC §6).
+pub fn error_response(e: &GatewayError, style: ErrorStyle) -> Response<Body> {
+    let mut resp = Response::new(Body::from(e.body(style)));
+    *resp.status_mut() = e.status();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }

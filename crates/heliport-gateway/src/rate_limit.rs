@@ -67,7 +67,7 @@ pub(crate) async fn admit(state: &GatewayState, ctx: &mut Ctx) -> Result<(), Rej
         .await;
     match checked {
         Ok(a) => {
-            let refused = (!a.admitted).then(|| refusal(&policy, a.retry_after));
+            let refused = (!a.admitted).then(|| refusal(&policy, a.retry_after_secs()));
             ctx.limit = Some(LimitDecision {
                 policy,
                 key,
@@ -91,11 +91,14 @@ pub(crate) async fn admit(state: &GatewayState, ctx: &mut Ctx) -> Result<(), Rej
                 used: None,
             });
             if deny {
-                return Err(GatewayError::new(
-                    ErrorCode::RateLimited,
-                    "the rate limit cannot be checked right now (its store is unavailable) and rate_limit.on_store_error = \"deny\"",
-                )
-                .into());
+                return Err(Rejection {
+                    err: GatewayError::new(
+                        ErrorCode::RateLimited,
+                        "the rate limit cannot be checked right now (its store is unavailable) and rate_limit.on_store_error = \"deny\"",
+                    ),
+                    recorded: false,
+                    headers: vec![(http::header::RETRY_AFTER, HeaderValue::from(1u64))],
+                });
             }
             Ok(())
         }
@@ -109,17 +112,23 @@ pub(crate) async fn peek(state: &GatewayState, ctx: &mut Ctx) {
     };
     let key = bucket(ctx, &policy);
     let window = Duration::from_secs(policy.window_secs);
-    let used = state
+    let used = match state
         .limiter
         .admit(&key, window, traffic::quota_units(&policy), 0)
         .await
-        .ok()
-        .map(|a| a.used);
+    {
+        Ok(a) => Some(a.used),
+        Err(e) => {
+            metrics::counter!("heliport_rate_limit_store_errors_total").increment(1);
+            tracing::debug!(error = %e, "rate-limit store unavailable: a cache hit's headers leave Remaining out");
+            None
+        }
+    };
     ctx.limit = Some(LimitDecision { policy, key, used });
 }
 
-fn refusal(policy: &RateLimitPolicy, retry_after: Option<Duration>) -> Rejection {
-    let secs = retry_after.map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64);
+fn refusal(policy: &RateLimitPolicy, retry_after_secs: Option<u64>) -> Rejection {
+    let secs = retry_after_secs.unwrap_or(1);
     let unit = match policy.unit {
         RateLimitUnit::Request => "requests",
         RateLimitUnit::Cents => "cents",
@@ -185,8 +194,10 @@ struct SettleCost {
 
 impl CompletionHook for SettleCost {
     fn on_complete(self: Box<Self>, outcome: &Outcome, _exchange: &Exchange) {
+        let success = outcome.status.is_some_and(|s| (200..300).contains(&s));
         let amount = match outcome.cost_nano_usd {
             Some(c) => u64::try_from(c).unwrap_or(0),
+            None if !success => 0,
             None => {
                 // Unpriced (or no usage reported): counted as 0, and flagged.
                 metrics::counter!("heliport_rate_limit_unpriced_total").increment(1);

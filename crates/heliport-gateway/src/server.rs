@@ -57,13 +57,7 @@ fn rest_not_found(path: &str) -> Response<Body> {
             redact_query(path)
         ),
     );
-    let mut resp = Response::new(Body::from(e.body(ErrorStyle::Rest)));
-    *resp.status_mut() = e.status();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    resp
+    crate::pipeline::error_response(&e, ErrorStyle::Rest)
 }
 
 async fn healthcheck() -> impl IntoResponse {

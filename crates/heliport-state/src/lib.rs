@@ -156,8 +156,14 @@ impl CachedResponse {
 
 /// The response cache (SPEC §3.4). A key holds up to 20 bucket slots.
 pub trait ResponseCache: Send + Sync + 'static {
-    /// The unexpired entries stored under `key`, with their slot numbers.
-    fn lookup<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<CacheHits, StateError>>;
+    /// The unexpired entries stored under `key` in slots `0..slots` (the
+    /// request's bucket size: slots past it are not read), with their slot
+    /// numbers.
+    fn lookup<'a>(
+        &'a self,
+        key: &'a CacheKey,
+        slots: u8,
+    ) -> BoxFuture<'a, Result<CacheHits, StateError>>;
 
     /// Store `entry` in `slot` of `key`, kept until `entry.expires_at_ms`.
     fn store<'a>(

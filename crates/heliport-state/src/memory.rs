@@ -115,10 +115,10 @@ impl MemoryCache {
         self.entries.run_pending_tasks().await;
     }
 
-    async fn lookup_slots(&self, key: &CacheKey) -> Vec<(u8, Arc<CachedResponse>)> {
+    async fn lookup_slots(&self, key: &CacheKey, slots: u8) -> Vec<(u8, Arc<CachedResponse>)> {
         let now = now_ms();
         let mut found = Vec::new();
-        for slot in 0..MAX_SLOTS {
+        for slot in 0..slots.min(MAX_SLOTS) {
             let slot_key = SlotKey {
                 org_id: Arc::clone(&key.org_id),
                 digest: key.digest,
@@ -173,8 +173,12 @@ pub(crate) fn check_slot(slot: u8) -> Result<(), StateError> {
 }
 
 impl ResponseCache for MemoryCache {
-    fn lookup<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<CacheHits, StateError>> {
-        Box::pin(async move { Ok(self.lookup_slots(key).await) })
+    fn lookup<'a>(
+        &'a self,
+        key: &'a CacheKey,
+        slots: u8,
+    ) -> BoxFuture<'a, Result<CacheHits, StateError>> {
+        Box::pin(async move { Ok(self.lookup_slots(key, slots).await) })
     }
 
     fn store<'a>(
@@ -592,7 +596,7 @@ mod tests {
             .await
             .unwrap();
         cache.run_pending_tasks().await;
-        assert!(cache.lookup(&key).await.unwrap().is_empty());
+        assert!(cache.lookup(&key, MAX_SLOTS).await.unwrap().is_empty());
         assert_eq!(cache.bytes(), 0);
     }
 
@@ -610,7 +614,7 @@ mod tests {
             cache.run_pending_tasks().await;
         }
         assert_eq!(cache.entry_count(), 1);
-        let found = cache.lookup(&key).await.unwrap();
+        let found = cache.lookup(&key, MAX_SLOTS).await.unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].0, 1);
     }
@@ -621,7 +625,7 @@ mod tests {
         let key = cache_key(8);
         cache.store(&key, 2, entry(b"fresh", 60_000)).await.unwrap();
         cache.store(&key, 2, entry(b"stale", -1)).await.unwrap();
-        assert!(cache.lookup(&key).await.unwrap().is_empty());
+        assert!(cache.lookup(&key, MAX_SLOTS).await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -630,7 +634,7 @@ mod tests {
         let key = cache_key(9);
         let far = 10 * 365 * 24 * 3_600_000;
         cache.store(&key, 0, entry(b"long", far)).await.unwrap();
-        let found = cache.lookup(&key).await.unwrap();
+        let found = cache.lookup(&key, MAX_SLOTS).await.unwrap();
         let max = now_ms() + crate::MAX_TTL.as_millis() as i64;
         assert!(found[0].1.expires_at_ms <= max);
     }

@@ -13,7 +13,6 @@
 //!   of sub-bucket index → amount. Segments carry user ids and property
 //!   values of any length, so they enter the key only hashed.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -422,21 +421,25 @@ impl RedisCache {
         )
     }
 
-    async fn lookup_slots(&self, key: &CacheKey) -> Result<CacheHits, StateError> {
+    async fn lookup_slots(&self, key: &CacheKey, slots: u8) -> Result<CacheHits, StateError> {
         let redis_key = Self::redis_key(key);
-        let fields: HashMap<String, Vec<u8>> = self
+        let slots = slots.clamp(1, crate::MAX_SLOTS);
+        // Only the request's buckets are read: a key may hold up to 20 answers.
+        let values: Vec<Option<Vec<u8>>> = self
             .connection
             .call("cache_lookup", |mut conn| async move {
-                redis::cmd("HGETALL")
-                    .arg(&redis_key)
-                    .query_async(&mut conn)
-                    .await
+                let mut cmd = redis::cmd("HMGET");
+                cmd.arg(&redis_key);
+                for slot in 0..slots {
+                    cmd.arg(slot);
+                }
+                cmd.query_async(&mut conn).await
             })
             .await?;
         let now = now_ms();
-        let mut found = Vec::with_capacity(fields.len());
-        for (field, value) in fields {
-            let Ok(slot) = field.parse::<u8>() else {
+        let mut found = Vec::with_capacity(values.len());
+        for (slot, value) in (0..slots).zip(values) {
+            let Some(value) = value else {
                 continue;
             };
             match decode(value) {
@@ -486,8 +489,12 @@ impl RedisCache {
 }
 
 impl ResponseCache for RedisCache {
-    fn lookup<'a>(&'a self, key: &'a CacheKey) -> BoxFuture<'a, Result<CacheHits, StateError>> {
-        Box::pin(self.lookup_slots(key))
+    fn lookup<'a>(
+        &'a self,
+        key: &'a CacheKey,
+        slots: u8,
+    ) -> BoxFuture<'a, Result<CacheHits, StateError>> {
+        Box::pin(self.lookup_slots(key, slots))
     }
 
     fn store<'a>(

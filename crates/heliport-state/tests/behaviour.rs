@@ -249,12 +249,16 @@ fn cache_key(org: &Arc<str>, n: u8) -> CacheKey {
 async fn cache_suite(cache: Arc<dyn ResponseCache>) {
     let org = fresh_org();
     let key = cache_key(&org, 1);
-    assert!(cache.lookup(&key).await.unwrap().is_empty());
+    assert!(cache
+        .lookup(&key, heliport_state::MAX_SLOTS)
+        .await
+        .unwrap()
+        .is_empty());
 
     // A slot holds an answer, replayed byte for byte.
     let first = answer(r#"{"id":"chatcmpl-1","choices":[]}"#, 60_000);
     cache.store(&key, 0, first.clone()).await.unwrap();
-    let found = cache.lookup(&key).await.unwrap();
+    let found = cache.lookup(&key, heliport_state::MAX_SLOTS).await.unwrap();
     assert_eq!(found.len(), 1);
     let (slot, hit) = &found[0];
     assert_eq!(*slot, 0);
@@ -280,7 +284,7 @@ async fn cache_suite(cache: Arc<dyn ResponseCache>) {
         .unwrap();
     let replaced = answer("second answer for slot 0", 60_000);
     cache.store(&key, 0, replaced.clone()).await.unwrap();
-    let found = cache.lookup(&key).await.unwrap();
+    let found = cache.lookup(&key, heliport_state::MAX_SLOTS).await.unwrap();
     let slots: Vec<u8> = found.iter().map(|(s, _)| *s).collect();
     assert_eq!(slots, vec![0, 4, 19]);
     assert_eq!(found[0].1.body, replaced.body);
@@ -294,28 +298,32 @@ async fn cache_suite(cache: Arc<dyn ResponseCache>) {
 
     // Tenants never share entries, nor do different digests.
     assert!(cache
-        .lookup(&cache_key(&fresh_org(), 1))
+        .lookup(&cache_key(&fresh_org(), 1), heliport_state::MAX_SLOTS)
         .await
         .unwrap()
         .is_empty());
-    assert!(cache.lookup(&cache_key(&org, 2)).await.unwrap().is_empty());
+    assert!(cache
+        .lookup(&cache_key(&org, 2), heliport_state::MAX_SLOTS)
+        .await
+        .unwrap()
+        .is_empty());
 
     // An entry past expires_at_ms is never returned; its neighbours stay.
     let key = cache_key(&org, 3);
     cache
-        .store(&key, 0, answer("short-lived", 150))
+        .store(&key, 0, answer("short-lived", 1_000))
         .await
         .unwrap();
     cache
         .store(&key, 1, answer("long-lived", 60_000))
         .await
         .unwrap();
-    let before = cache.lookup(&key).await.unwrap();
+    let before = cache.lookup(&key, heliport_state::MAX_SLOTS).await.unwrap();
     assert_eq!(before.len(), 2);
     let expires_at = before[0].1.expires_at_ms;
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + Duration::from_secs(6);
     loop {
-        let found = cache.lookup(&key).await.unwrap();
+        let found = cache.lookup(&key, heliport_state::MAX_SLOTS).await.unwrap();
         let at = now_ms();
         if found.len() == 1 {
             assert_eq!(found[0].0, 1);
@@ -328,7 +336,11 @@ async fn cache_suite(cache: Arc<dyn ResponseCache>) {
     // An answer stored already stale is not kept.
     let key = cache_key(&org, 4);
     cache.store(&key, 0, answer("stale", -1)).await.unwrap();
-    assert!(cache.lookup(&key).await.unwrap().is_empty());
+    assert!(cache
+        .lookup(&key, heliport_state::MAX_SLOTS)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 // ---------------------------------------------------------------------------
@@ -424,5 +436,12 @@ async fn the_redis_constructor_shares_one_connection() {
         .store(&cache_key(&org, 9), 0, answer("ok", 5_000))
         .await
         .unwrap();
-    assert_eq!(cache.lookup(&cache_key(&org, 9)).await.unwrap().len(), 1);
+    assert_eq!(
+        cache
+            .lookup(&cache_key(&org, 9), heliport_state::MAX_SLOTS)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

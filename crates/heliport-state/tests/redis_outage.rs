@@ -71,7 +71,7 @@ async fn unreachable_redis_fails_fast_and_never_panics() {
         let start = Instant::now();
         let admit = limiter.admit(&key, minute(), 5, 1).await;
         let settle = limiter.settle(&key, minute(), 3).await;
-        let lookup = cache.lookup(&ck).await;
+        let lookup = cache.lookup(&ck, heliport_state::MAX_SLOTS).await;
         assert!(start.elapsed() < TIMEOUT * 4, "{:?}", start.elapsed());
         assert!(matches!(
             admit,
@@ -174,8 +174,9 @@ async fn a_redis_that_stops_answering_times_out_within_the_budget() {
         assert!(Instant::now() < deadline, "never answered again");
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    // The stalled admit ran on the server even though its caller gave up.
-    assert_eq!(used, 3);
+    // The stalled admit ran on the server even though its caller gave up (and
+    // so may a retry that timed out here while the relay caught up).
+    assert!((3..=5).contains(&used), "{used}");
 }
 
 /// A `redis-server` of the test's own, stopped when dropped (and when the

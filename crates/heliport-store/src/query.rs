@@ -65,6 +65,7 @@ pub async fn query_requests(
         "SELECT {REQUEST_COLUMNS} FROM requests WHERE org_id = "
     ));
     sql.bind(Bind::Text(org_id.to_string()));
+    sql.push(attempts_clause(&q.filter));
     sql.push(" AND (");
     sqlite::filter(&q.filter, &mut sql)?;
     sql.push(") ORDER BY ");
@@ -77,6 +78,17 @@ pub async fn query_requests(
     rows.iter().map(row_to_json).collect()
 }
 
+/// Upstream attempts that did not answer a request (retries, fallback
+/// entries passed over) are records of their own; a query sees requests only,
+/// unless it asks for attempts by their `parent_request_id`.
+fn attempts_clause(filter: &FilterNode) -> &'static str {
+    if filter.mentions(&heliport_core::filter::Field::ParentRequestId) {
+        ""
+    } else {
+        " AND parent_request_id IS NULL"
+    }
+}
+
 /// How many requests of `org_id` match `filter`.
 pub async fn count_requests(
     pool: &SqlitePool,
@@ -85,6 +97,7 @@ pub async fn count_requests(
 ) -> Result<u64, QueryError> {
     let mut sql = Sql::new("SELECT COUNT(*) FROM requests WHERE org_id = ");
     sql.bind(Bind::Text(org_id.to_string()));
+    sql.push(attempts_clause(filter));
     sql.push(" AND (");
     sqlite::filter(filter, &mut sql)?;
     sql.push(")");
@@ -410,6 +423,7 @@ mod sqlite {
             Field::PromptId => "prompt_id",
             Field::RequestBody => "request_body",
             Field::ResponseBody => "response_body",
+            Field::ParentRequestId => "parent_request_id",
             Field::Property(_) | Field::Score(_) => return None,
         })
     }

@@ -100,13 +100,13 @@ async fn half_sent_heads_are_closed_and_memory_comes_back() {
     // ... and the memory those connections held is handed back.
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut now = rss_kib(pid);
-    while now > baseline + 6 * 1024 && Instant::now() < deadline {
+    while now > baseline + 8 * 1024 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
         now = rss_kib(pid);
     }
     println!("RSS: baseline {baseline} KiB, 2000 idle connections {peak} KiB, after {now} KiB");
     assert!(
-        now <= baseline + 6 * 1024,
+        now <= baseline + 8 * 1024,
         "RSS stayed at {now} KiB (baseline {baseline} KiB, peak {peak} KiB)"
     );
 

@@ -4,13 +4,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+// The state crate's way of finding (or starting) a Redis for tests.
+#[path = "../../heliport-state/tests/support/mod.rs"]
+#[expect(dead_code, reason = "only test_redis is used here")]
+mod redis_support;
 
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
 
-const REDIS: &str = "redis://127.0.0.1:6379";
+/// The test Redis URL, or None when the Redis tests are to be skipped.
+fn redis() -> Option<&'static str> {
+    redis_support::test_redis().map(|r| r.url.as_str())
+}
 
 fn auth(h: &Heliport) -> String {
     format!("Bearer {}", h.key)
@@ -41,18 +48,23 @@ async fn chat(h: &Heliport, extra: &[(&str, &str)], body: &str) -> Resp {
 
 /// Records whose parent is `request_id` (attempts that did not answer it).
 async fn attempts_of(h: &Heliport, request_id: &str, want: usize) -> Vec<serde_json::Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    h.wait_records(
+        json!({"request_response_rmt": {"parent_request_id": {"equals": request_id}}}),
+        want,
+    )
+    .await
+}
+
+/// Sends `body` until the answer comes from the cache (the entry is saved
+/// once the first answer has ended), returning that answer.
+async fn until_hit(h: &Heliport, extra: &[(&str, &str)], body: &str) -> Resp {
+    let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let rows = h
-            .wait_records(json!("all"), 0)
-            .await
-            .into_iter()
-            .filter(|r| r["parent_request_id"] == request_id)
-            .collect::<Vec<_>>();
-        if rows.len() >= want || Instant::now() > deadline {
-            return rows;
+        let r = chat(h, extra, body).await;
+        if header(&r.1, "helicone-cache") == Some("HIT") || Instant::now() > deadline {
+            return r;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -139,7 +151,7 @@ async fn cache_keys_follow_seed_ignored_keys_buckets_and_tenants() {
         ("helicone-cache-ignore-keys", "user"),
     ];
     chat(&h, &ignore, &base.to_string()).await;
-    let (_, hd, _) = chat(&h, &ignore, &other_user.to_string()).await;
+    let (_, hd, _) = until_hit(&h, &ignore, &other_user.to_string()).await;
     assert_eq!(header(&hd, "helicone-cache"), Some("HIT"));
     let (_, hd, _) = chat(&h, &on, &other_user.to_string()).await;
     assert_eq!(header(&hd, "helicone-cache"), Some("MISS"));
@@ -151,7 +163,7 @@ async fn cache_keys_follow_seed_ignored_keys_buckets_and_tenants() {
     ];
     let (_, hd, _) = chat(&h, &seeded, &base.to_string()).await;
     assert_eq!(header(&hd, "helicone-cache"), Some("MISS"));
-    let (_, hd, _) = chat(&h, &seeded, &base.to_string()).await;
+    let (_, hd, _) = until_hit(&h, &seeded, &base.to_string()).await;
     assert_eq!(header(&hd, "helicone-cache"), Some("HIT"));
 
     // Buckets: three answers are collected, then picked among.
@@ -231,6 +243,29 @@ async fn cache_keys_follow_seed_ignored_keys_buckets_and_tenants() {
 }
 
 #[tokio::test]
+async fn provider_keys_in_the_url_are_not_part_of_the_cache_key() {
+    let mock = heliport_mock::spawn().await.unwrap();
+    let h = Heliport::start(&mock, &[]);
+    let body = json!({"contents": [{"parts": [{"text": "cache by content"}]}]}).to_string();
+    let a = auth(&h);
+    let path = "/gemini/v1beta/models/gemini-2.0-flash:generateContent?key=";
+    let headers = [
+        ("helicone-auth", a.as_str()),
+        ("helicone-cache-enabled", "true"),
+    ];
+    let (_, first, _) = send(
+        "POST",
+        &h.url(&format!("{path}AIzaONE")),
+        &headers,
+        body.clone(),
+    )
+    .await;
+    assert_eq!(header(&first, "helicone-cache"), Some("MISS"));
+    let (_, second, _) = send("POST", &h.url(&format!("{path}AIzaTWO")), &headers, body).await;
+    assert_eq!(header(&second, "helicone-cache"), Some("HIT"));
+}
+
+#[tokio::test]
 async fn entries_expire_with_cache_control() {
     let mock = heliport_mock::spawn().await.unwrap();
     let h = Heliport::start(&mock, &[]);
@@ -240,7 +275,7 @@ async fn entries_expire_with_cache_control() {
         ("cache-control", "max-age=1"),
     ];
     chat(&h, &on, &body).await;
-    let (_, hd, _) = chat(&h, &on, &body).await;
+    let (_, hd, _) = until_hit(&h, &on, &body).await;
     assert_eq!(header(&hd, "helicone-cache"), Some("HIT"));
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -297,6 +332,64 @@ async fn retries_recover_from_transient_failures() {
         assert_eq!(t["response_status"], 503);
         assert_eq!(t["cost_nano_usd"], 0);
     }
+    // Queries see requests; attempts only when asked for by their parent.
+    assert_eq!(h.wait_records(json!("all"), 1).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_client_gone_during_backoff_is_recorded_as_cancelled() {
+    let mock = heliport_mock::spawn().await.unwrap();
+    let h = Heliport::start(&mock, &[]);
+    let id = "0193a000-0000-7000-8000-0000000000b1";
+    let a = auth(&h);
+    let body = chat_body("x", false);
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(500),
+        send(
+            "POST",
+            &h.url("/v1/chat/completions"),
+            &[
+                ("helicone-auth", &a),
+                ("helicone-request-id", id),
+                ("helicone-retry-enabled", "true"),
+                ("helicone-retry-min-timeout", "5000"),
+                ("helicone-retry-max-timeout", "5000"),
+                ("x-mock-fail-id", "backoff"),
+                ("x-mock-fail-count", "5"),
+            ],
+            body,
+        ),
+    )
+    .await;
+    assert!(
+        gave_up.is_err(),
+        "the client was meant to give up during the backoff"
+    );
+    let r = h.record(id).await;
+    assert_eq!(r["failure"], "cancelled");
+    assert_eq!(r["attempts"], 1);
+    assert_eq!(attempts_of(&h, id, 1).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_hostile_retry_after_is_capped() {
+    let mock = heliport_mock::spawn().await.unwrap();
+    let h = Heliport::start(&mock, &[]);
+    let (s, _, _) = chat(
+        &h,
+        &[
+            ("helicone-retry-enabled", "true"),
+            ("helicone-retry-min-timeout", "1"),
+            ("helicone-retry-max-timeout", "50"),
+            ("x-mock-fail-id", "huge-retry-after"),
+            ("x-mock-fail-count", "1"),
+            ("x-mock-fail-status", "429"),
+            ("x-mock-retry-after", "1e20"),
+        ],
+        &chat_body("x", false),
+    )
+    .await;
+    assert_eq!(s, 200);
 }
 
 #[tokio::test]
@@ -406,7 +499,7 @@ async fn fallbacks_try_entries_in_order() {
     let fallbacks = json!([
         {"target-url": format!("{allowed}/primary"), "headers": {"x-mock-status": "503"}, "onCodes": [{"from": 500, "to": 599}]},
         {"target-url": "http://127.0.0.1:1", "onCodes": [429]},
-        {"target-url": format!("{allowed}/secondary"), "headers": {"x-mock-model": "entry-two"},
+        {"target-url": format!("{allowed}/secondary"), "headers": {"x-mock-model": "entry-two", "helicone-property-leak": "no"},
          "onCodes": [], "bodyKeyOverride": {"model": "gpt-4o-mini", "metadata": {"via": "fallback"}}},
     ])
     .to_string();
@@ -438,13 +531,16 @@ async fn fallbacks_try_entries_in_order() {
     assert_eq!(reqs[1].header("x-mock-status"), None);
     assert!(reqs
         .iter()
-        .all(|r| r.header("helicone-fallbacks").is_none()));
+        .all(|r| r.headers.iter().all(|(k, _)| !k.starts_with("helicone-"))));
 
     let id = id_of(&hd);
     let r = h.record(&id).await;
     assert_eq!(r["fallback_index"], 2);
     assert_eq!(r["attempts"], 3);
     assert_eq!(r["model"], "entry-two");
+    // The record shows what the answering entry was sent.
+    assert_eq!(r["request_model"], "gpt-4o-mini");
+    assert_eq!(r["request_body"]["metadata"]["via"], "fallback");
     let tries = attempts_of(&h, &id, 2).await;
     assert_eq!(tries.len(), 2);
     let mut by_index: Vec<_> = tries
@@ -478,13 +574,39 @@ async fn the_last_entry_answers_whatever_it_says_and_entries_pass_the_address_ch
     assert_eq!(tries[0]["failure"], "target_not_allowed");
     // Every entry refused: the refusal is the answer.
     let only_private = json!([{"target-url": "http://169.254.169.254"}]).to_string();
-    let (s, _, b) = chat(
+    let (s, hd, b) = chat(
         &h,
         &[("helicone-fallbacks", &only_private)],
         &chat_body("x", false),
     )
     .await;
     assert_eq!(s, 403, "{}", String::from_utf8_lossy(&b));
+    // Recorded where it was going, not under the route's default provider.
+    let r = h.record(&id_of(&hd)).await;
+    assert!(
+        r["target_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://169.254.169.254"),
+        "{r}"
+    );
+    assert_eq!(r["failure"], "target_not_allowed");
+
+    // An entry's headers never carry a heliport key to a provider.
+    let with_key =
+        json!([{"target-url": allowed, "headers": {"Authorization": format!("Bearer {}", h.key)}}])
+            .to_string();
+    let (s, _, b) = chat(
+        &h,
+        &[("helicone-fallbacks", &with_key)],
+        &chat_body("x", false),
+    )
+    .await;
+    assert_eq!(s, 400, "{}", String::from_utf8_lossy(&b));
+    assert!(json(&b)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("heliport key"));
 }
 
 #[tokio::test]
@@ -602,6 +724,11 @@ async fn limits_hold(h: &Heliport) {
     }
     let (_, hd) = refused[0];
     assert_eq!(header(hd, "helicone-ratelimit-remaining"), Some("0"));
+    assert_eq!(
+        h.record(&id_of(hd)).await["attempts"],
+        0,
+        "nothing went upstream"
+    );
     let ra: u64 = header(hd, "retry-after").unwrap().parse().unwrap();
     // Usage leaves the window sub-bucket by sub-bucket (a 60th of it).
     assert!((1..=61).contains(&ra), "{ra}");
@@ -684,6 +811,19 @@ async fn limits_are_per_user_and_per_property_and_hits_do_not_count() {
 }
 
 #[tokio::test]
+async fn cents_limits_count_estimated_spend_too() {
+    let mock = heliport_mock::spawn().await.unwrap();
+    let h = Heliport::start(&mock, &[]);
+    // A stream without include_usage reports nothing: its spend is estimated.
+    let policy = [("helicone-ratelimit-policy", "0.001;w=60;u=cents")];
+    let body = chat_body("one two three", false).replace("\"stream\":false", "\"stream\":true");
+    let (s, _, _) = chat(&h, &policy, &body).await;
+    assert_eq!(s, 200);
+    let (s, _, _) = chat(&h, &policy, &body).await;
+    assert_eq!(s, 429, "the first stream's estimated cost was not counted");
+}
+
+#[tokio::test]
 async fn cents_limits_settle_the_real_cost() {
     let mock = heliport_mock::spawn().await.unwrap();
     let h = Heliport::start(&mock, &[]);
@@ -719,9 +859,10 @@ async fn cents_limits_settle_the_real_cost() {
 #[tokio::test]
 async fn two_instances_on_one_redis_share_limits_and_cache() {
     let mock = heliport_mock::spawn().await.unwrap();
-    let a = Heliport::start(&mock, &[("HELIPORT_REDIS_URL", REDIS)]);
+    let Some(redis) = redis() else { return };
+    let a = Heliport::start(&mock, &[("HELIPORT_REDIS_URL", redis)]);
     // The second instance shares the first one's database (keys, records) and Redis.
-    let mut b = Heliport::start_in(a.dir.clone(), &mock, &[("HELIPORT_REDIS_URL", REDIS)]);
+    let mut b = Heliport::start_in(a.dir.clone(), &mock, &[("HELIPORT_REDIS_URL", redis)]);
     b.key = a.key.clone();
 
     let policy = vec![(
@@ -757,7 +898,8 @@ async fn two_instances_on_one_redis_share_limits_and_cache() {
 #[tokio::test]
 async fn in_process_limits_also_hold_through_redis() {
     let mock = heliport_mock::spawn().await.unwrap();
-    let h = Heliport::start(&mock, &[("HELIPORT_REDIS_URL", REDIS)]);
+    let Some(redis) = redis() else { return };
+    let h = Heliport::start(&mock, &[("HELIPORT_REDIS_URL", redis)]);
     limits_hold(&h).await;
 }
 
