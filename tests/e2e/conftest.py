@@ -256,6 +256,8 @@ def heliport():
         # Fallback entries and target URLs are client-supplied: the loopback mock
         # must be allowed explicitly, as an operator would allow an internal server.
         env["HELIPORT_ALLOWED_TARGETS"] = mock_url
+        # Moderation on Anthropic routes needs an OpenAI key of heliport's own.
+        env["HELIPORT_MODERATION_API_KEY"] = "sk-moderation-e2e"
         # Every provider route goes to the mock (the cost conformance test
         # uses them all).
         for provider in (

@@ -55,6 +55,10 @@ pub enum ErrorCode {
     /// The client went away before its request was read (nginx's 499; no
     /// one reads the answer, the record says `cancelled`).
     Cancelled,
+    /// The moderation endpoint flagged the prompt (SPEC §3.5).
+    PromptFlagged,
+    /// The prompt-injection screen found a threat (SPEC §3.6).
+    PromptThreat,
     UpstreamUnreachable,
     UpstreamTimeout,
     Internal,
@@ -75,6 +79,8 @@ impl ErrorCode {
             ErrorCode::RequestTimeout => "request_timeout",
             ErrorCode::HeadersTooLarge => "headers_too_large",
             ErrorCode::Cancelled => "cancelled",
+            ErrorCode::PromptFlagged => "PROMPT_FLAGGED_FOR_MODERATION",
+            ErrorCode::PromptThreat => "PROMPT_THREAT_DETECTED",
             ErrorCode::UpstreamUnreachable => "upstream_unreachable",
             ErrorCode::UpstreamTimeout => "upstream_timeout",
             ErrorCode::Internal => "internal_error",
@@ -85,7 +91,10 @@ impl ErrorCode {
         match self {
             ErrorCode::MissingAuth | ErrorCode::InvalidAuth => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden | ErrorCode::TargetNotAllowed => StatusCode::FORBIDDEN,
-            ErrorCode::InvalidHeader | ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidHeader
+            | ErrorCode::InvalidRequest
+            | ErrorCode::PromptFlagged
+            | ErrorCode::PromptThreat => StatusCode::BAD_REQUEST,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -122,6 +131,8 @@ impl ErrorCode {
 pub struct GatewayError {
     pub code: ErrorCode,
     pub message: String,
+    /// Extra fields of the error object (e.g. the flagged moderation categories).
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl GatewayError {
@@ -129,7 +140,14 @@ impl GatewayError {
         GatewayError {
             code,
             message: message.into(),
+            details: None,
         }
+    }
+
+    /// The same error with extra fields in its error object.
+    pub fn with_details(mut self, details: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.details = Some(details);
+        self
     }
 
     pub fn status(&self) -> StatusCode {
@@ -187,6 +205,18 @@ impl GatewayError {
                 }
             }),
         };
+        let mut value = value;
+        if let Some(details) = &self.details {
+            let target = match style {
+                ErrorStyle::Rest => None,
+                _ => value.get_mut("error").and_then(|e| e.as_object_mut()),
+            };
+            if let Some(obj) = target {
+                for (k, v) in details {
+                    obj.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        }
         value.to_string().into_bytes()
     }
 }

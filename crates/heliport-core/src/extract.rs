@@ -1292,6 +1292,41 @@ fn gemini_content(v: &Value, out: &mut String) {
     }
 }
 
+/// The text of the latest user message of a chat request (what moderation
+/// screens, SPEC §3.5): OpenAI chat `messages`, Responses `input` (a string
+/// or items), Anthropic `messages`; text parts joined with `\n`, images and
+/// tool results left out. `None` when the body has no user message.
+pub fn latest_user_text(flavor: ApiFlavor, request_body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(request_body).ok()?;
+    let message = match (flavor, v.get("input")) {
+        (ApiFlavor::OpenAiResponses, Some(Value::String(s))) => return Some(s.clone()),
+        (ApiFlavor::OpenAiResponses, Some(Value::Array(items))) => items
+            .iter()
+            .rev()
+            .find(|m| str_field(m, "role").is_none_or(|r| r == "user"))?,
+        _ => array_field(&v, "messages")
+            .iter()
+            .rev()
+            .find(|m| str_field(m, "role") == Some("user"))?,
+    };
+    let mut out = String::new();
+    match message.get("content") {
+        Some(Value::String(s)) => out.push_str(s),
+        Some(Value::Array(parts)) => {
+            for p in parts {
+                let kind = str_field(p, "type").unwrap_or("text");
+                if matches!(kind, "text" | "input_text") {
+                    if let Some(t) = str_field(p, "text") {
+                        push_line(&mut out, t);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Some(out)
+}
+
 /// Prompt text of a request body for estimation, and the number of messages
 /// in it (estimators add a per-message overhead): chat and Anthropic
 /// `messages` (+ Anthropic `system`), Responses `input` + `instructions`,
@@ -2213,5 +2248,34 @@ mod tests {
             ApiFlavor::Gemini,
             &format!("{gemini}data: {{\"candidates\":[{{\"finishReason\":\"STOP\"}}],\"usageMetadata\":{{\"promptTokenCount\":1}}}}\n\n")
         ));
+    }
+
+    #[test]
+    fn latest_user_message() {
+        let chat = br#"{"messages":[{"role":"system","content":"sys"},{"role":"user","content":"first"},{"role":"assistant","content":"a"},{"role":"user","content":[{"type":"text","text":"second"},{"type":"image_url","image_url":{"url":"x"}},{"type":"text","text":"more"}]}]}"#;
+        assert_eq!(
+            latest_user_text(ApiFlavor::OpenAiChat, chat).as_deref(),
+            Some("second\nmore")
+        );
+        let anthropic = br#"{"system":"s","messages":[{"role":"user","content":[{"type":"text","text":"hello"}]}]}"#;
+        assert_eq!(
+            latest_user_text(ApiFlavor::Anthropic, anthropic).as_deref(),
+            Some("hello")
+        );
+        let responses = br#"{"input":"just text"}"#;
+        assert_eq!(
+            latest_user_text(ApiFlavor::OpenAiResponses, responses).as_deref(),
+            Some("just text")
+        );
+        let items = br#"{"input":[{"role":"user","content":[{"type":"input_text","text":"q1"}]},{"role":"assistant","content":"a"},{"role":"user","content":"q2"}]}"#;
+        assert_eq!(
+            latest_user_text(ApiFlavor::OpenAiResponses, items).as_deref(),
+            Some("q2")
+        );
+        assert_eq!(
+            latest_user_text(ApiFlavor::OpenAiChat, br#"{"messages":[]}"#),
+            None
+        );
+        assert_eq!(latest_user_text(ApiFlavor::OpenAiChat, b"not json"), None);
     }
 }

@@ -120,7 +120,7 @@ impl Providers {
     }
 
     /// Our provider name for a price-table id (`google` → `gemini`).
-    fn name_for_price_id(&self, price_id: &str) -> String {
+    pub fn name_for_price_id(&self, price_id: &str) -> String {
         self.list
             .iter()
             .find(|p| p.price_provider.as_deref() == Some(price_id))

@@ -192,6 +192,13 @@ pub struct Exchange {
     pub cache_fill_slot: Option<u32>,
     /// Usage estimated on the request path by [`Exchange::outcome`].
     pub estimated_usage: Option<Usage>,
+    /// Refused because moderation flagged the prompt (SPEC §3.5).
+    pub flagged: bool,
+    /// Refused because the prompt-injection screen found a threat (SPEC §3.6).
+    pub threat: bool,
+    /// Where the record's PostHog event goes (`Helicone-Posthog-Key/-Host`):
+    /// handed to the exporters, never stored or spooled.
+    pub posthog: Option<crate::options::PosthogOptions>,
 }
 
 /// A request answered from the response cache.
@@ -535,8 +542,8 @@ impl Exchange {
             request_body_truncated,
             response_body_truncated,
             body_cap_bytes: cap as u64,
-            threat: false,
-            flagged: false,
+            threat: self.threat,
+            flagged: self.flagged,
             parent_request_id: self.parent_request_id,
             cache_saved_nano_usd,
         }

@@ -136,11 +136,26 @@ pub(crate) fn targets(
 /// Client-supplied URLs may not reach private addresses (SPEC §1). Returns
 /// whether the guarded client (which checks resolved addresses) must be used.
 fn check_target(state: &GatewayState, route: &Route) -> Result<bool, GatewayError> {
-    if !route.client_supplied || state.cfg.allowed_targets.allows(&route.upstream_url) {
+    if !route.client_supplied {
         return Ok(false);
     }
-    let uri = upstream_uri(route)?;
-    if let Some(ip) = uri.host().and_then(heliport_core::target::literal_ip) {
+    upstream_uri(route)?;
+    check_client_url(state, &route.upstream_url)
+}
+
+/// The §1 check for any URL a client supplies (a target, a fallback entry, a
+/// PostHog host): allowed by the operator, or not a literal private address
+/// (names are checked when they resolve, at connect time). Returns whether
+/// the guarded client must be used.
+pub(crate) fn check_client_url(state: &GatewayState, url: &str) -> Result<bool, GatewayError> {
+    if state.cfg.allowed_targets.allows(url) {
+        return Ok(false);
+    }
+    let host = url
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.host().map(str::to_string));
+    if let Some(ip) = host.as_deref().and_then(heliport_core::target::literal_ip) {
         if heliport_core::target::is_forbidden_ip(ip) {
             return Err(target_forbidden(&format!(
                 "{ip} is a private or reserved address"
@@ -395,6 +410,8 @@ fn record_attempt(
     ex.uid = Uuid::now_v7();
     ex.request_id = Uuid::now_v7();
     ex.parent_request_id = Some(ctx.request_id);
+    // One PostHog event per request, not per attempt.
+    ex.posthog = None;
     ex.attempts = ctx.attempts;
     ex.fallback_index = ctx.fallback_index;
     ex.status = status;

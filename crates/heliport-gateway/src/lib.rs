@@ -3,9 +3,12 @@
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
+mod async_log;
 mod attempts;
 mod auth;
 mod cache;
+pub mod export;
+mod guards;
 pub mod headers;
 pub mod listener;
 pub mod pipeline;
@@ -16,5 +19,6 @@ pub mod state;
 pub mod tee;
 pub mod upstream;
 
+pub use guards::ModerationSettings;
 pub use server::router;
 pub use state::{AuthMode, GatewayConfig, GatewayState, OnStoreError};

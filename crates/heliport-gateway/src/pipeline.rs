@@ -27,7 +27,7 @@ use crate::cache::{self, CacheDecision};
 use crate::rate_limit::{self, LimitDecision};
 use crate::state::GatewayState;
 use crate::tee::TeeBody;
-use crate::{auth, headers, request_body};
+use crate::{auth, guards, headers, request_body};
 
 /// Per-request context: what the phases decided so far.
 pub(crate) struct Ctx {
@@ -56,6 +56,9 @@ pub(crate) struct Ctx {
     pub attempts: u32,
     /// Time spent waiting on the upstream (for `Server-Timing`).
     pub upstream_ms: Option<f64>,
+    /// Refused by moderation / by the prompt-injection screen.
+    pub flagged: bool,
+    pub threat: bool,
 }
 
 /// Entry point for every proxied request.
@@ -90,6 +93,8 @@ pub async fn handle(state: Arc<GatewayState>, req: Request<Body>) -> Response<Bo
         fallback_index: None,
         attempts: 0,
         upstream_ms: None,
+        flagged: false,
+        threat: false,
     };
     metrics::counter!("heliport_requests_total").increment(1);
     match run(&state, &mut ctx, parts, body).await {
@@ -110,6 +115,9 @@ async fn run(
     auth::authenticate(state, ctx, &parts.headers).await?;
     admit(ctx, route, bad_header)?;
     auth::refuse_heliport_keys(state, &parts.headers)?;
+    if let Some(p) = &ctx.opts.posthog {
+        attempts::check_client_url(state, &p.host)?;
+    }
     request_body::read(state, ctx, &parts.headers, body).await?;
     request_body::prepare_prompt(ctx);
     let targets = attempts::targets(state, ctx, &parts.headers)?;
@@ -117,7 +125,7 @@ async fn run(
         return Ok(hit);
     }
     rate_limit::admit(state, ctx).await?;
-    // Guards (moderation, prompt-injection screening) come here.
+    guards::screen(state, ctx, &parts.headers).await?;
     let answer = attempts::run(state, ctx, &parts.headers, targets).await?;
     Ok(respond(state, ctx, answer))
 }
@@ -203,7 +211,8 @@ fn respond(state: &GatewayState, ctx: &mut Ctx, answer: Answer) -> Response<Body
         ApiFlavor::from_path(&target.route.upstream_path),
         state.cfg.body_cap_bytes,
         state.cfg.stream_idle_timeout,
-    );
+    )
+    .reframe_events(is_sse && ctx.opts.stream_force_format);
     let mut resp = Response::new(Body::new(body));
     *resp.status_mut() = up_parts.status;
     *resp.headers_mut() = out_headers;
@@ -270,6 +279,9 @@ pub(crate) fn exchange(
         attempts: ctx.attempts,
         fallback_index: ctx.fallback_index,
         body_cap_bytes: state.cfg.body_cap_bytes,
+        posthog: o.posthog.clone(),
+        flagged: ctx.flagged,
+        threat: ctx.threat,
         ..Default::default()
     };
     ex.admit_request_body(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use heliport_core::error::{ErrorCode, ErrorStyle, GatewayError};
 use heliport_core::redact::redact_query;
@@ -32,11 +32,22 @@ pub fn router(state: Arc<GatewayState>, api: Router, metrics: MetricsRender) -> 
             async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], m()) }
         }),
     );
+    use crate::async_log::{self, Endpoint};
+    let log = |endpoint: Endpoint| {
+        post(move |s: State<Arc<GatewayState>>, req: Request| async_log::log(s, endpoint, req))
+            .fallback(async_log::not_post)
+    };
+    let async_logs = Router::new()
+        .route("/custom/v1/log", log(Endpoint::Custom))
+        .route("/oai/v1/log", log(Endpoint::OpenAi))
+        .route("/anthropic/v1/log", log(Endpoint::Anthropic))
+        .with_state(state.clone());
     let proxy_fallback: Router = Router::new().fallback(proxy).with_state(state);
     Router::new()
         .merge(health)
         .merge(metrics_route)
         .merge(api)
+        .merge(async_logs)
         .merge(proxy_fallback)
 }
 

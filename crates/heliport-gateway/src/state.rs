@@ -77,6 +77,8 @@ pub struct GatewayConfig {
     pub connect_timeout: Duration,
     pub allowed_targets: AllowedTargets,
     pub on_limit_store_error: OnStoreError,
+    /// `Helicone-Moderations-Enabled` settings.
+    pub moderation: crate::guards::ModerationSettings,
 }
 
 /// Shared by every request.

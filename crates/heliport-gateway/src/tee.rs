@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use chrono::Utc;
 use heliport_core::extract::{ApiFlavor, StreamAccumulator};
 use heliport_core::pricing::PriceTable;
@@ -143,6 +143,9 @@ where
     /// Armed only while the upstream is pending, re-armed lazily so a busy
     /// stream costs a clock read per frame, not a timer update.
     idle_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// `Helicone-Stream-Force-Format`: bytes of an event not yet whole; the
+    /// client gets whole events only (the record keeps the upstream's bytes).
+    reframe: Option<BytesMut>,
 }
 
 impl<B> TeeBody<B>
@@ -173,7 +176,37 @@ where
             idle,
             last_frame: Instant::now(),
             idle_timer: None,
+            reframe: None,
         }
+    }
+
+    /// Send the client whole SSE events only, however the upstream split them.
+    pub fn reframe_events(mut self, on: bool) -> Self {
+        self.reframe = on.then(BytesMut::new);
+        self
+    }
+
+    /// What may go to the client of the events gathered so far: the whole
+    /// events, or at the end everything, the last event terminated.
+    fn take_whole(&mut self, end: bool) -> Option<Bytes> {
+        let buf = self.reframe.as_mut()?;
+        let n = if end {
+            buf.len()
+        } else {
+            heliport_core::sse::split_complete(buf)
+        };
+        if n == 0 {
+            return None;
+        }
+        let mut out = buf.split_to(n);
+        if end {
+            // The stream ended without the last event's blank line: add it,
+            // so the client dispatches that event too.
+            if !(out.ends_with(b"\n\n") || out.ends_with(b"\r\n\r\n")) {
+                out.extend_from_slice(if out.ends_with(b"\n") { b"\n" } else { b"\n\n" });
+            }
+        }
+        Some(out.freeze())
     }
 
     /// Whether the upstream has been silent past the idle timeout. The timer is
@@ -247,52 +280,75 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                this.last_frame = Instant::now();
-                if let Some(data) = frame.data_ref() {
-                    this.on_data(data);
+        loop {
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    this.last_frame = Instant::now();
+                    let end = this.inner.is_end_stream();
+                    let data = match frame.into_data() {
+                        Ok(data) => data,
+                        Err(other) => {
+                            if end {
+                                this.complete(None);
+                            }
+                            return Poll::Ready(Some(Ok(other)));
+                        }
+                    };
+                    this.on_data(&data);
+                    if end {
+                        this.complete(None);
+                    }
+                    if this.reframe.is_none() {
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                    if let Some(buf) = this.reframe.as_mut() {
+                        buf.extend_from_slice(&data);
+                    }
+                    if let Some(whole) = this.take_whole(end) {
+                        return Poll::Ready(Some(Ok(Frame::data(whole))));
+                    }
+                    // Not a whole event yet: read on.
                 }
-                if this.inner.is_end_stream() {
+                Poll::Ready(Some(Err(e))) => {
+                    let e: BoxError = e.into();
+                    if this.answer_complete() {
+                        // Broken after the last event: nothing the client needed was lost.
+                        tracing::debug!(error = %e, "upstream connection closed after the stream's end");
+                        this.complete(None);
+                    } else {
+                        tracing::warn!(error = %e, "upstream stream broke");
+                        this.complete(Some("stream_error"));
+                    }
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(None) => {
                     this.complete(None);
+                    return Poll::Ready(this.take_whole(true).map(|b| Ok(Frame::data(b))));
                 }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                let e: BoxError = e.into();
-                if this.answer_complete() {
-                    // Broken after the last event: nothing the client needed was lost.
-                    tracing::debug!(error = %e, "upstream connection closed after the stream's end");
-                    this.complete(None);
-                } else {
-                    tracing::warn!(error = %e, "upstream stream broke");
-                    this.complete(Some("stream_error"));
+                Poll::Pending if this.idle_expired(cx) => {
+                    if this.answer_complete() {
+                        // The upstream kept the body open after its last event: end it here.
+                        this.complete(None);
+                        return Poll::Ready(this.take_whole(true).map(|b| Ok(Frame::data(b))));
+                    }
+                    tracing::warn!(idle_secs = this.idle.as_secs(), "upstream stream went idle");
+                    this.complete(Some("upstream_timeout"));
+                    return Poll::Ready(Some(Err(Box::new(StreamIdle(this.idle)))));
                 }
-                Poll::Ready(Some(Err(e)))
+                Poll::Pending => return Poll::Pending,
             }
-            Poll::Ready(None) => {
-                this.complete(None);
-                Poll::Ready(None)
-            }
-            Poll::Pending if this.idle_expired(cx) => {
-                if this.answer_complete() {
-                    // The upstream kept the body open after its last event: end it here.
-                    this.complete(None);
-                    return Poll::Ready(None);
-                }
-                tracing::warn!(idle_secs = this.idle.as_secs(), "upstream stream went idle");
-                this.complete(Some("upstream_timeout"));
-                Poll::Ready(Some(Err(Box::new(StreamIdle(this.idle)))))
-            }
-            Poll::Pending => Poll::Pending,
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.is_end_stream() && self.reframe.as_ref().is_none_or(|b| b.is_empty())
     }
 
     fn size_hint(&self) -> SizeHint {
+        // Re-framing may add a missing blank line at the end.
+        if self.reframe.is_some() {
+            return SizeHint::default();
+        }
         self.inner.size_hint()
     }
 }

@@ -93,6 +93,10 @@ enum Route {
     Responses,
     Moderations,
     Messages,
+    /// PostHog's capture endpoint (`/capture/`, `/batch/`): accepted and kept for inspection.
+    Capture,
+    /// An OTLP/HTTP traces collector (`/v1/traces`): accepted and kept for inspection.
+    Traces,
     Gemini {
         model: String,
         stream: bool,
@@ -107,6 +111,12 @@ impl Route {
             return Route::NotFound;
         }
         let path = path.trim_end_matches('/');
+        if path.ends_with("/capture") || path.ends_with("/batch") {
+            return Route::Capture;
+        }
+        if path.ends_with("/v1/traces") {
+            return Route::Traces;
+        }
         if let Some(idx) = path.rfind("/models/") {
             let rest = &path[idx + "/models/".len()..];
             if let Some((model, action)) = rest.split_once(':') {
@@ -285,6 +295,19 @@ async fn respond(
     if let Some(status) = controls.status {
         return Ok(mock_error(flavor, status, &controls));
     }
+    match route {
+        // Sinks: what arrived is read back through /__mock/requests.
+        Route::Capture => return Ok(json_response(StatusCode::OK, r#"{"status":1}"#)),
+        Route::Traces => {
+            let mut resp = Response::new(MockBody::full(Bytes::new()));
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-protobuf"),
+            );
+            return Ok(resp);
+        }
+        _ => {}
+    }
     if let Some(fail) = &controls.fail {
         if state.should_fail(&fail.id, fail.count) {
             return Ok(mock_error(flavor, fail.status, &controls));
@@ -315,7 +338,7 @@ async fn respond(
         Route::Moderations => (&["input"], "omni-moderation-latest"),
         Route::Messages => (&["system", "messages"], "mock-model"),
         Route::Gemini { .. } => (&["contents", "systemInstruction", "system_instruction"], ""),
-        Route::NotFound => (&[], ""),
+        Route::NotFound | Route::Capture | Route::Traces => (&[], ""),
     };
     let model = match (&controls.model, &route) {
         (Some(m), _) => m.clone(),
@@ -350,7 +373,9 @@ async fn respond(
         Route::Messages => anthropic::messages(&json, &cx),
         Route::Gemini { stream: false, .. } => gemini::generate(&cx),
         Route::Gemini { sse, .. } => gemini::stream(&cx, *sse),
-        Route::NotFound => return Ok(invalid_request(flavor, "unreachable")),
+        Route::NotFound | Route::Capture | Route::Traces => {
+            return Ok(invalid_request(flavor, "unreachable"))
+        }
     };
 
     match reply {

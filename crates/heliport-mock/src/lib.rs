@@ -12,6 +12,8 @@
 //! | `/embeddings` | OpenAI embeddings (8 floats per input) |
 //! | `/responses` | OpenAI Responses API (JSON or SSE) |
 //! | `/moderations` | OpenAI moderations (`FLAGME` is flagged) |
+//! | `/capture/`, `/batch/` | PostHog capture: accepted (`{"status":1}`), kept for inspection |
+//! | `/v1/traces` | an OTLP/HTTP traces collector: accepted, kept for inspection |
 //! | `/messages` | Anthropic Messages (JSON or SSE) |
 //! | `/models/{m}:generateContent` | Gemini |
 //! | `/models/{m}:streamGenerateContent` | Gemini stream (`?alt=sse` for SSE, else a JSON array) |

@@ -3,6 +3,7 @@
 //! responses; and the spool that keeps records the store could not take.
 
 pub mod auth;
+pub mod budget;
 pub mod keys;
 pub mod query;
 pub mod record_sink;

@@ -5,14 +5,15 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use heliport_core::options::PosthogOptions;
 use heliport_core::pricing::PriceTable;
 use heliport_core::record::{Exchange, RequestRecord};
 use tokio::sync::{mpsc, watch};
 
+use crate::budget::ByteBudget;
 use crate::record_sink::PromptVersionCache;
 use crate::spool::{Spool, SpoolError};
 use crate::sqlite::StoreError;
@@ -67,38 +68,7 @@ struct Queued {
 #[derive(Clone, Debug)]
 pub struct Recorder {
     tx: mpsc::UnboundedSender<Queued>,
-    budget: Arc<QueueBudget>,
-}
-
-/// Bytes held by queued (and in-flight) exchanges, against a limit.
-#[derive(Debug)]
-struct QueueBudget {
-    used: AtomicUsize,
-    max: usize,
-}
-
-impl QueueBudget {
-    fn try_take(&self, n: usize) -> bool {
-        self.used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                let next = used.saturating_add(n);
-                (next <= self.max).then_some(next)
-            })
-            .is_ok()
-    }
-
-    fn give_back(&self, n: usize) {
-        let _ = self
-            .used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                Some(used.saturating_sub(n))
-            });
-        metrics::gauge!("heliport_record_queue_bytes").set(self.used() as f64);
-    }
-
-    fn used(&self) -> usize {
-        self.used.load(Ordering::Acquire)
-    }
+    budget: Arc<ByteBudget>,
 }
 
 impl Recorder {
@@ -122,6 +92,7 @@ impl Recorder {
             }
             Err(mpsc::error::SendError(q)) => {
                 self.budget.give_back(q.weight);
+                metrics::gauge!("heliport_record_queue_bytes").set(self.budget.used() as f64);
                 metrics::counter!("heliport_records_dropped_total").increment(1);
                 if drop_log_due() {
                     tracing::error!(request_id = %q.exchange.request_id, "recorder stopped: records are being dropped");
@@ -163,11 +134,29 @@ impl WriterHandle {
     }
 }
 
+/// What was just recorded (stored, or spooled to be stored), handed on from
+/// the writer's thread, e.g. to the exporters.
+pub trait AfterRecording: Send + Sync + 'static {
+    /// `posthog[i]` is where `records[i]`'s PostHog event goes, if anywhere.
+    /// Runs on the writer's thread: it must hand the work on, never wait.
+    fn recorded(&self, records: Vec<RequestRecord>, posthog: Vec<Option<PosthogOptions>>);
+}
+
 /// Start the writer. The spool left by an earlier run is written first.
 pub fn start<S: RecordSink>(
     sink: S,
     prices: Arc<PriceTable>,
     cfg: WriterConfig,
+) -> std::io::Result<(Recorder, WriterHandle)> {
+    start_with(sink, prices, cfg, None)
+}
+
+/// [`start`], handing every recorded batch to `after`.
+pub fn start_with<S: RecordSink>(
+    sink: S,
+    prices: Arc<PriceTable>,
+    cfg: WriterConfig,
+    after: Option<Arc<dyn AfterRecording>>,
 ) -> std::io::Result<(Recorder, WriterHandle)> {
     let spool = Spool::open(&cfg.spool_path, cfg.spool_max_bytes)?;
     // Exported from the start, so a dashboard shows 0 rather than nothing.
@@ -182,12 +171,10 @@ pub fn start<S: RecordSink>(
     metrics::gauge!("heliport_spool_pending").set(spool.pending() as f64);
     metrics::gauge!("heliport_record_queue_bytes").set(0.0);
     let (tx, rx) = mpsc::unbounded_channel();
-    let budget = Arc::new(QueueBudget {
-        used: AtomicUsize::new(0),
-        max: cfg.queue_max_bytes.max(1),
-    });
+    let budget = Arc::new(ByteBudget::new(cfg.queue_max_bytes));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let writer = Writer {
+        after,
         budget: budget.clone(),
         sink,
         prices,
@@ -201,7 +188,8 @@ pub fn start<S: RecordSink>(
 }
 
 struct Writer<S> {
-    budget: Arc<QueueBudget>,
+    after: Option<Arc<dyn AfterRecording>>,
+    budget: Arc<ByteBudget>,
     sink: S,
     prices: Arc<PriceTable>,
     /// `None` only while a blocking spool operation holds it.
@@ -269,16 +257,22 @@ impl<S: RecordSink> Writer<S> {
             .await;
         // Records are stored or spooled now: their bytes leave the budget.
         self.budget.give_back(weight);
+        metrics::gauge!("heliport_record_queue_bytes").set(self.budget.used() as f64);
     }
 
     async fn write_exchanges(&mut self, batch: impl Iterator<Item = Exchange>) {
         let prices = &self.prices;
+        let mut posthog = Vec::new();
         let mut records: Vec<RequestRecord> = batch
-            .filter_map(|ex| {
+            .filter_map(|mut ex| {
                 let id = ex.request_id;
+                let destination = ex.posthog.take();
                 // A parser bug on one odd answer must not take the writer down with it.
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ex.finalize(prices))) {
-                    Ok(r) => Some(r),
+                    Ok(r) => {
+                        posthog.push(destination);
+                        Some(r)
+                    }
                     Err(_) => {
                         metrics::counter!("heliport_records_dropped_total").increment(1);
                         tracing::error!(request_id = %id, "finalizing a record panicked: record dropped");
@@ -289,6 +283,7 @@ impl<S: RecordSink> Writer<S> {
             .collect();
         // Records wait behind the spool so they are stored in order.
         let spool_pending = self.spool.as_ref().is_some_and(|s| s.pending() > 0);
+        let mut stored = false;
         if !spool_pending {
             match self
                 .sink
@@ -297,7 +292,7 @@ impl<S: RecordSink> Writer<S> {
             {
                 Ok(n) => {
                     metrics::counter!("heliport_records_written_total").increment(n);
-                    return;
+                    stored = true;
                 }
                 Err(e) => {
                     self.versions.clear();
@@ -305,7 +300,15 @@ impl<S: RecordSink> Writer<S> {
                 }
             }
         }
-        self.spool_records(records).await;
+        if !stored {
+            match self.spool_records(records).await {
+                Some(kept) => records = kept,
+                None => return,
+            }
+        }
+        if let Some(after) = &self.after {
+            after.recorded(records, posthog);
+        }
     }
 
     /// Run a spool file operation on the blocking pool (file I/O and fsync
@@ -333,10 +336,24 @@ impl<S: RecordSink> Writer<S> {
         }
     }
 
-    async fn spool_records(&mut self, records: Vec<RequestRecord>) {
+    /// Spool records; they come back when they were kept.
+    async fn spool_records(&mut self, records: Vec<RequestRecord>) -> Option<Vec<RequestRecord>> {
         let n = records.len() as u64;
-        match self.with_spool(move |s| s.append(&records)).await {
-            Some(Ok(())) => metrics::counter!("heliport_records_spooled_total").increment(n),
+        let appended = self
+            .with_spool(move |s| {
+                let r = s.append(&records);
+                (r, records)
+            })
+            .await;
+        let (result, records) = match appended {
+            Some((r, records)) => (Some(r), Some(records)),
+            None => (None, None),
+        };
+        match result {
+            Some(Ok(())) => {
+                metrics::counter!("heliport_records_spooled_total").increment(n);
+                return records;
+            }
             Some(Err(SpoolError::Full(full))) => {
                 metrics::counter!("heliport_records_dropped_total").increment(n);
                 if drop_log_due() {
@@ -351,6 +368,7 @@ impl<S: RecordSink> Writer<S> {
                 metrics::counter!("heliport_records_dropped_total").increment(n);
             }
         }
+        None
     }
 
     async fn maybe_replay(&mut self) {

@@ -25,6 +25,10 @@ pub struct Config {
     pub redis: RedisConfig,
     pub cache: CacheConfig,
     pub rate_limit: RateLimitConfig,
+    pub otel: OtelConfig,
+    pub moderation: ModerationConfig,
+    pub security: SecurityConfig,
+    pub export: ExportQueueConfig,
     /// Provider base URLs and operator-defined providers.
     pub providers: BTreeMap<String, ProviderConfig>,
 }
@@ -141,6 +145,79 @@ impl Default for RateLimitConfig {
     }
 }
 
+/// OpenTelemetry export of every record as a span (OTLP/HTTP).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtelConfig {
+    /// Collector URL; `/v1/traces` is added when it has no path.
+    pub endpoint: Option<String>,
+    pub service_name: String,
+    /// Export request and response bodies (each cut at 16 KiB).
+    pub include_bodies: bool,
+    /// Headers for the collector, `name=value,name2=value2` (as OTEL_EXPORTER_OTLP_HEADERS).
+    pub headers: Option<String>,
+}
+
+impl Default for OtelConfig {
+    fn default() -> Self {
+        OtelConfig {
+            endpoint: None,
+            service_name: "heliport".into(),
+            include_bodies: false,
+            headers: None,
+        }
+    }
+}
+
+/// `Helicone-Moderations-Enabled` (SPEC §3.5).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModerationConfig {
+    /// OpenAI key for moderation calls on routes whose own key is not an
+    /// OpenAI key (Anthropic's); on OpenAI routes the request's key is used.
+    pub api_key: Option<secrecy::SecretString>,
+    pub model: String,
+    /// When the moderation call fails: `false` (default) answers 502, `true` lets the request through.
+    pub fail_open: bool,
+}
+
+impl Default for ModerationConfig {
+    fn default() -> Self {
+        ModerationConfig {
+            api_key: None,
+            model: "omni-moderation-latest".into(),
+            fail_open: false,
+        }
+    }
+}
+
+/// `Helicone-LLM-Security-Enabled` (SPEC §3.6).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// An external classifier asked after heliport's own detector:
+    /// POST `{"text": ...}`, answering `{"threat": bool}`.
+    pub classifier_url: Option<String>,
+    /// When the classifier fails: `false` (default) answers 502, `true` lets the request through.
+    pub fail_open: bool,
+}
+
+/// The exporters' shared queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportQueueConfig {
+    /// Bytes of recorded requests waiting for PostHog and OpenTelemetry.
+    pub queue_max_bytes: usize,
+}
+
+impl Default for ExportQueueConfig {
+    fn default() -> Self {
+        ExportQueueConfig {
+            queue_max_bytes: 16 << 20,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProviderConfig {
@@ -165,6 +242,10 @@ impl Default for Config {
             redis: RedisConfig::default(),
             cache: CacheConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            otel: OtelConfig::default(),
+            moderation: ModerationConfig::default(),
+            security: SecurityConfig::default(),
+            export: ExportQueueConfig::default(),
             providers: BTreeMap::new(),
         }
     }
@@ -324,6 +405,32 @@ impl Config {
         env_parse(
             "HELIPORT_RATE_LIMIT_MAX_BYTES",
             &mut self.rate_limit.max_bytes,
+        )?;
+        if let Some(v) = env("HELIPORT_OTEL_ENDPOINT") {
+            self.otel.endpoint = Some(v);
+        }
+        env_parse("HELIPORT_OTEL_SERVICE_NAME", &mut self.otel.service_name)?;
+        env_parse(
+            "HELIPORT_OTEL_INCLUDE_BODIES",
+            &mut self.otel.include_bodies,
+        )?;
+        if let Some(v) = env("HELIPORT_OTEL_HEADERS") {
+            self.otel.headers = Some(v);
+        }
+        if let Some(v) = env("HELIPORT_MODERATION_API_KEY") {
+            self.moderation.api_key = Some(secrecy::SecretString::from(v));
+        }
+        env_parse(
+            "HELIPORT_MODERATION_FAIL_OPEN",
+            &mut self.moderation.fail_open,
+        )?;
+        if let Some(v) = env("HELIPORT_SECURITY_CLASSIFIER_URL") {
+            self.security.classifier_url = Some(v);
+        }
+        env_parse("HELIPORT_SECURITY_FAIL_OPEN", &mut self.security.fail_open)?;
+        env_parse(
+            "HELIPORT_EXPORT_QUEUE_MAX_BYTES",
+            &mut self.export.queue_max_bytes,
         )?;
         if let Some(v) = env("HELIPORT_PRICES") {
             self.prices.file = Some(PathBuf::from(v));

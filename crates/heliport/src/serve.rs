@@ -94,6 +94,7 @@ impl WriterThread {
         database_url: String,
         prices: Arc<PriceTable>,
         wcfg: WriterConfig,
+        after: Option<Arc<dyn writer::AfterRecording>>,
     ) -> Result<(WriterThread, writer::Recorder), BoxError> {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<writer::Recorder, String>>();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -119,7 +120,7 @@ impl WriterThread {
                                 return;
                             }
                         };
-                    let (recorder, handle) = match writer::start(sink, prices, wcfg) {
+                    let (recorder, handle) = match writer::start_with(sink, prices, wcfg, after) {
                         Ok(v) => v,
                         Err(e) => {
                             let _ = ready_tx.send(Err(format!("cannot open the spool: {e}")));
@@ -168,6 +169,15 @@ pub fn serve_blocking(runtime: tokio::runtime::Runtime, cfg: Config) -> Result<(
     let prices = Arc::new(load_prices(&cfg)?);
     // Create and migrate the database before the writer opens its own connections.
     let store = runtime.block_on(heliport_store::SqliteStore::open(&cfg.database_url))?;
+    let upstream = heliport_gateway::upstream::Upstream::new(Duration::from_secs(
+        cfg.gateway.connect_timeout_secs,
+    ))?;
+    // The exporters run on the request runtime; the writer hands them what it recorded.
+    let exporters = {
+        let export_cfg = export_config(&cfg)?;
+        let _guard = runtime.enter();
+        heliport_gateway::export::start(export_cfg, upstream.clone())
+    };
     let (writer, recorder) = WriterThread::spawn(
         cfg.database_url.clone(),
         prices.clone(),
@@ -179,8 +189,9 @@ pub fn serve_blocking(runtime: tokio::runtime::Runtime, cfg: Config) -> Result<(
             spool_retry: Duration::from_secs(5),
             linger: Duration::from_millis(20),
         },
+        Some(exporters),
     )?;
-    let result = runtime.block_on(serve(cfg, store, prices, recorder, prometheus));
+    let result = runtime.block_on(serve(cfg, store, prices, recorder, prometheus, upstream));
     // Requests still open after the drain timeout are dropped here; their
     // records (cancelled) reach the writer, which is still running.
     runtime.shutdown_timeout(Duration::from_secs(2));
@@ -195,15 +206,13 @@ async fn serve(
     prices: Arc<PriceTable>,
     recorder: writer::Recorder,
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
+    upstream: heliport_gateway::upstream::Upstream,
 ) -> Result<(), BoxError> {
     let auth_mode: AuthMode = cfg.auth.mode.parse()?;
     let providers = providers(&cfg)?;
     let default_org = store.ensure_default_org().await?;
     let keys = Arc::new(KeyCache::load(store.clone()).await?);
     let _refresher = keys.spawn_refresher(Duration::from_secs(cfg.auth.key_refresh_secs.max(1)));
-    let upstream = heliport_gateway::upstream::Upstream::new(Duration::from_secs(
-        cfg.gateway.connect_timeout_secs,
-    ))?;
     let on_limit_store_error: heliport_gateway::OnStoreError =
         cfg.rate_limit.on_store_error.parse()?;
     let (cache, limiter) = match cfg.redis.url.as_deref().filter(|u| !u.trim().is_empty()) {
@@ -226,6 +235,11 @@ async fn serve(
             connect_timeout: Duration::from_secs(cfg.gateway.connect_timeout_secs),
             allowed_targets: AllowedTargets::new(cfg.gateway.allowed_targets.clone()),
             on_limit_store_error,
+            moderation: heliport_gateway::ModerationSettings {
+                api_key: cfg.moderation.api_key.clone(),
+                model: cfg.moderation.model.clone(),
+                fail_open: cfg.moderation.fail_open,
+            },
         },
         providers,
         prices,
@@ -263,6 +277,53 @@ async fn serve(
         });
     heliport_gateway::listener::serve(listener, app, listener_cfg, shutdown_signal()).await;
     Ok(())
+}
+
+/// The exporters' settings: OpenTelemetry when an endpoint is set.
+fn export_config(cfg: &Config) -> Result<heliport_gateway::export::ExportConfig, BoxError> {
+    let otel = match cfg
+        .otel
+        .endpoint
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+    {
+        None => None,
+        Some(endpoint) => {
+            let uri = heliport_core::target::parse_http_url(endpoint)
+                .map_err(|e| format!("otel.endpoint: {e}"))?;
+            // A bare collector address gets the OTLP/HTTP traces path.
+            let endpoint = if uri.path().trim_end_matches('/').is_empty() {
+                format!("{}/v1/traces", endpoint.trim().trim_end_matches('/'))
+            } else {
+                endpoint.trim().to_string()
+            };
+            let mut headers = Vec::new();
+            for pair in cfg.otel.headers.as_deref().unwrap_or_default().split(',') {
+                let Some((k, v)) = pair.split_once('=') else {
+                    continue;
+                };
+                let name = http::HeaderName::from_bytes(k.trim().as_bytes())
+                    .map_err(|_| format!("otel.headers: '{}' is not a header name", k.trim()))?;
+                let mut value = http::HeaderValue::from_str(v.trim()).map_err(|_| {
+                    format!("otel.headers: the value of '{}' is not valid", k.trim())
+                })?;
+                value.set_sensitive(true);
+                headers.push((name, value));
+            }
+            tracing::info!(endpoint = %heliport_core::redact::redact_query(&endpoint), "exporting spans over OTLP/HTTP");
+            Some(heliport_gateway::export::OtelConfig {
+                endpoint,
+                service_name: cfg.otel.service_name.clone(),
+                include_bodies: cfg.otel.include_bodies,
+                headers,
+            })
+        }
+    };
+    Ok(heliport_gateway::export::ExportConfig {
+        otel,
+        queue_max_bytes: cfg.export.queue_max_bytes,
+        allowed_targets: AllowedTargets::new(cfg.gateway.allowed_targets.clone()),
+    })
 }
 
 async fn shutdown_signal() {
