@@ -87,6 +87,13 @@ pub(crate) async fn screen(
         )
         .into());
     };
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&ctx.request_body).is_err() {
+        return Err(GatewayError::new(
+            ErrorCode::InvalidRequest,
+            "the request body is not JSON, so it cannot be screened (Helicone-Moderations-Enabled / Helicone-LLM-Security-Enabled)",
+        )
+        .into());
+    }
     if moderate {
         moderation(state, ctx, client_headers, flavor).await?;
     }

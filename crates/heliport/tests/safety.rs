@@ -181,6 +181,25 @@ async fn moderation_failures_are_502_or_pass_when_configured() {
     .await;
     assert_eq!(s, 200);
 
+    // A body that is not JSON cannot be screened: a clear 400, nothing sent.
+    let before = mock.requests().len();
+    let (s, _, b) = send(
+        "POST",
+        &h.url("/v1/chat/completions"),
+        &[
+            ("helicone-auth", &auth(&h)),
+            ("helicone-moderations-enabled", "true"),
+        ],
+        "{not json",
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(json(&b)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not JSON"));
+    assert_eq!(mock.requests().len(), before);
+
     // Not a chat request: the header is a clear 400.
     let (s, _, b) = send(
         "POST",
