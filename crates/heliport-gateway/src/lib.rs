@@ -8,6 +8,7 @@ mod auth;
 mod cache;
 pub mod headers;
 pub mod listener;
+mod listener_tls;
 pub mod pipeline;
 mod rate_limit;
 mod request_body;
