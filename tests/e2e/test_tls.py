@@ -4,13 +4,15 @@ A private CA and certificates are made here with `trustme` (nothing is
 committed). `heliport mock --tls-cert/--tls-key` is the upstream (offering
 HTTP/2 and HTTP/1.1); heliport trusts the CA through `HELIPORT_CA_BUNDLE` and
 serves its own listener over TLS (`HELIPORT_TLS_CERT`, `HELIPORT_TLS_KEY`).
-The SDK trusts the CA through httpx's `verify=`, the path of the CA's PEM.
+The SDK trusts the CA through httpx's `verify=`: an SSL context loading the
+CA's PEM from the path the test wrote it to.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
@@ -35,6 +37,11 @@ from conftest import (
 REPLY = "Hello from the heliport mock."
 
 
+def trusting(ca: Path) -> ssl.SSLContext:
+    """What httpx's `verify=` takes to trust the CA at `ca` (a path string is deprecated)."""
+    return ssl.create_default_context(cafile=str(ca))
+
+
 def wait_https(proc: Process, url: str, ca: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     last: Exception | None = None
@@ -42,7 +49,7 @@ def wait_https(proc: Process, url: str, ca: Path) -> None:
         if proc.proc.poll() is not None:
             raise RuntimeError(f"{proc.name} exited:\n{tail(proc.log)}")
         try:
-            if httpx.get(url, verify=str(ca), timeout=1.0).status_code == 200:
+            if httpx.get(url, verify=trusting(ca), timeout=1.0).status_code == 200:
                 return
         except httpx.HTTPError as e:
             last = e
@@ -59,7 +66,7 @@ class TlsGateway:
         self.log = log
 
     def http(self) -> httpx.Client:
-        return httpx.Client(verify=str(self.ca), timeout=10.0)
+        return httpx.Client(verify=trusting(self.ca), timeout=10.0)
 
     def openai(self) -> openai.OpenAI:
         return openai.OpenAI(
