@@ -33,7 +33,12 @@
 #      (Helicone-Cache-Enabled on one repeated body, c1 and c32), and a
 #      rate-limit policy on every request (never refusing) in-process and, when
 #      Redis answers at 127.0.0.1:6379, through Redis (a second heliport)
-#   6. prints markdown: a table of req/s, p50, p99, p50 overhead over the
+#   6. TLS upstream: a second mock serving HTTPS (`heliport mock --tls-cert`,
+#      HTTP/2 by ALPN; certificates made with openssl in the temp dir) behind
+#      a third heliport that trusts its CA (HELIPORT_CA_BUNDLE); its runs
+#      alternate with runs of the plain-upstream heliport, medians compared,
+#      so the report shows what TLS + HTTP/2 upstream costs per request
+#   7. prints markdown: a table of req/s, p50, p99, p50 overhead over the
 #      mock direct and req/s ratio to nginx; a table of the CPU split
 #      (wrk / mock / proxy, from /proc and bash's `time`), the proxy's CPU
 #      per request and heliport's recording (records written/s, backlog,
@@ -89,6 +94,7 @@ need_pkg wrk wrk
 [ -x /usr/sbin/nginx ] || need_pkg nginx nginx-light
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 command -v curl >/dev/null || need_pkg curl curl
+command -v openssl >/dev/null || need_pkg openssl openssl
 
 if [ "$SKIP_BUILD" != 1 ]; then
   log "cargo build --release -p heliport"
@@ -127,6 +133,7 @@ else
 fi
 
 free_port MOCK_PORT; free_port NGINX_PORT; free_port HELI_PORT; free_port HELI2_PORT
+free_port TMOCK_PORT; free_port HELI3_PORT
 MOCK=http://127.0.0.1:$MOCK_PORT
 NGX=http://127.0.0.1:$NGINX_PORT
 HELI=http://127.0.0.1:$HELI_PORT
@@ -218,6 +225,41 @@ else
   log "no Redis at 127.0.0.1:6379: the Redis rate-limit run is skipped"
 fi
 
+# A third heliport whose upstream is a TLS mock (HTTP/2 by ALPN), trusting a
+# CA made here.
+log "making a CA and a certificate for the TLS mock"
+mkdir -p "$TMP/tls"
+( cd "$TMP/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=heliport bench CA" -keyout ca.key -out ca.pem
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -subj "/CN=127.0.0.1" -keyout leaf.key -out leaf.csr
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >leaf.ext
+  openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+    -extfile leaf.ext -out leaf.pem ) >"$TMP/tls/openssl.log" 2>&1 \
+  || die "openssl failed: $(cat "$TMP/tls/openssl.log")"
+TMOCK=https://127.0.0.1:$TMOCK_PORT
+log "starting TLS mock on $TMOCK"
+"${PIN_MOCK[@]}" "$BIN" mock --listen "127.0.0.1:$TMOCK_PORT" \
+  --tls-cert "$TMP/tls/leaf.pem" --tls-key "$TMP/tls/leaf.key" >"$TMP/tlsmock.log" 2>&1 &
+TMOCK_PID=$!
+PIDS+=($TMOCK_PID)
+for _ in $(seq 1 100); do
+  curl -sf --cacert "$TMP/tls/ca.pem" -o /dev/null "$TMOCK/__mock/health" && break
+  sleep 0.1
+done
+curl -sf --cacert "$TMP/tls/ca.pem" -o /dev/null "$TMOCK/__mock/health" || die "TLS mock did not come up"
+HELI3=http://127.0.0.1:$HELI3_PORT
+KEY3=$(HELIPORT_DATABASE_URL=sqlite://$TMP/bench3.db "$BIN" keys create --name bench3 2>/dev/null \
+  | grep -oE 'sk-heliport-[A-Za-z0-9]+' | head -1)
+log "starting heliport with the TLS upstream on $HELI3"
+HELIPORT_LISTEN=127.0.0.1:$HELI3_PORT HELIPORT_DATABASE_URL=sqlite://$TMP/bench3.db \
+  HELIPORT_SPOOL_PATH=$TMP/bench3.spool HELIPORT_OPENAI_BASE_URL=$TMOCK \
+  HELIPORT_CA_BUNDLE=$TMP/tls/ca.pem "$BIN" serve >"$TMP/heliport3.log" 2>&1 &
+HELI3_PID=$!
+PIDS+=($HELI3_PID)
+wait_http "$HELI3/healthz" "heliport (TLS upstream)"
+
 # ---------------------------------------------------------------- wrk scripts
 BODY='{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello to the benchmark"}]}'
 SBODY='{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello to the benchmark"}],"stream":true,"stream_options":{"include_usage":true}}'
@@ -237,6 +279,7 @@ done
 if [ -n "$HELI2_PID" ]; then
   sed "s/$KEY/$KEY2/" "$TMP/limit.lua" >"$TMP/redislimit.lua"
 fi
+for mode in plain stream; do sed "s/$KEY/$KEY3/" "$TMP/$mode.lua" >"$TMP/tls$mode.lua"; done
 
 # One request through each target, checked, before any load.
 for base in "$MOCK" "$NGX" "$HELI"; do
@@ -249,6 +292,15 @@ for base in "$MOCK" "$NGX" "$HELI"; do
   done
 done
 SMOKE_HELI=2
+for mode in plain stream; do
+  if [ $mode = plain ]; then b=$BODY; want='"choices"'; else b=$SBODY; want='data: [DONE]'; fi
+  out=$(curl -sS -X POST "$HELI3$PATH_CHAT" -H "Content-Type: application/json" \
+    -H "Authorization: Bearer sk-test" -H "Helicone-Auth: Bearer $KEY3" -d "$b") \
+    || die "smoke request to $HELI3 failed"
+  grep -qF "$want" <<<"$out" || die "unexpected $mode reply from the TLS-upstream heliport: $out"
+done
+grep -q '"version":"HTTP/2.0"' <<<"$(curl -s --cacert "$TMP/tls/ca.pem" "$TMOCK/__mock/requests")" \
+  || die "heliport did not reach the TLS mock over HTTP/2"
 
 # ---------------------------------------------------------------- wrk runs
 to_ms() { # "123.45us" | "1.2ms" | "1.5s" -> milliseconds
@@ -285,6 +337,7 @@ proxy_ticks() { # target
     mock) echo 0 ;;
     heliport|heliport-plain|heliport-cache|heliport-limit) ticks "$HELI_PID" ;;
     heliport-redis|heliport-redisplain) ticks "$HELI2_PID" ;;
+    heliport-tls) ticks "$HELI3_PID" ;;
     nginx)
       local sum=0 p
       for p in $NGINX_PID $(pgrep -P "$NGINX_PID"); do sum=$((sum + $(ticks "$p"))); done
@@ -292,17 +345,17 @@ proxy_ticks() { # target
   esac
 }
 # heliport's own counters: records queued, written, spooled, dropped.
-heli_metric() {
-  curl -s "$HELI/metrics" | awk -v m="heliport_records_$1_total" '$1==m{printf "%d", $2; f=1} END{if(!f) print 0}'
+heli_metric() { # name [base URL]
+  curl -s "${2:-$HELI}/metrics" | awk -v m="heliport_records_$1_total" '$1==m{printf "%d", $2; f=1} END{if(!f) print 0}'
 }
 
 # Wait (at most 120 s) until heliport's writer has nothing queued, so a
 # backlog does not eat CPU in the next target's run; sets DRAIN_S.
-drain_heliport() {
-  local start pending
+drain_heliport() { # [base URL]
+  local start pending base=${1:-$HELI}
   start=$(date +%s.%N)
   for _ in $(seq 1 240); do
-    pending=$(( $(heli_metric queued) - $(heli_metric written) - $(heli_metric spooled) ))
+    pending=$(( $(heli_metric queued "$base") - $(heli_metric written "$base") - $(heli_metric spooled "$base") ))
     if [ "$pending" -le 0 ]; then break; fi
     sleep 0.5
   done
@@ -313,7 +366,7 @@ run_wrk() { # target url mode conc seconds -> sets LAST_*
   local target=$1 url=$2 mode=$3 conc=$4 secs=$5 out m0 p0 b0 m1 p1 b1 wcpu
   local w0=0 d0=0
   case $target in heliport*) IS_HELI=1 ;; *) IS_HELI=0 ;; esac
-  case $target in heliport-redis*) IS_HELI=0 ;; esac
+  case $target in heliport-redis*|heliport-tls) IS_HELI=0 ;; esac
   if [ "$IS_HELI" = 1 ]; then w0=$(heli_metric written); d0=$(heli_metric dropped); fi
   m0=$(ticks "$MOCK_PID"); p0=$(proxy_ticks "$target"); b0=$(busy_ticks)
   out=$( { TIMEFORMAT='%U %S'; time "${PIN_WRK[@]}" wrk -t1 -c"$conc" -d"${secs}s" --latency \
@@ -412,7 +465,7 @@ measure_traffic() { # key target url script conc seconds rounds
     run_wrk "$t" "$url" "$script" "$conc" "$secs"
     rps="$rps $LAST_RPS"; p50="$p50 $LAST_P50"
     us="$us $(awk -v t="$LAST_PROXY_TICKS" -v k="$TICK" -v n="$LAST_REQS" 'BEGIN{printf "%.0f", (n > 0) ? 1e6 * t / k / n : 0}')"
-    case $t in heliport-redis*) ;; *) drain_heliport ;; esac
+    case $t in heliport-redis*) ;; heliport-tls) drain_heliport "$HELI3" ;; *) drain_heliport ;; esac
   done
   TRPS[$key]=$(median <<<"$rps"); TP50[$key]=$(median <<<"$p50"); TUS[$key]=$(median <<<"$us")
 }
@@ -447,6 +500,26 @@ for conc in 1 32; do
   measure_traffic "heliport-cache/$conc" heliport-cache "$HELI" cache "$conc" "$DURATION" 1
   TRAFFIC+=("heliport-cache cache $conc")
 done
+
+# TLS upstream: runs of the TLS-upstream instance alternate with runs of the
+# plain one (same build, same settings), ROUNDS times per scenario; medians.
+TLS_SCEN=("plain 1" "plain 32" "stream 32")
+for sc in "${TLS_SCEN[@]}"; do
+  read -r mode conc <<<"$sc"
+  for r in $(seq 1 "$ROUNDS"); do
+    log "measure TLS upstream vs plain, $mode c$conc, round $r of $ROUNDS (${TDUR}s each)"
+    measure_traffic "tlsref/$mode/$conc/$r" heliport-plain "$HELI" "$mode" "$conc" "$TDUR" 1
+    measure_traffic "tls/$mode/$conc/$r" heliport-tls "$HELI3" "tls$mode" "$conc" "$TDUR" 1
+  done
+  for t in tlsref tls; do
+    rps="" p50="" us=""
+    for r in $(seq 1 "$ROUNDS"); do
+      rps="$rps ${TRPS[$t/$mode/$conc/$r]}"; p50="$p50 ${TP50[$t/$mode/$conc/$r]}"; us="$us ${TUS[$t/$mode/$conc/$r]}"
+    done
+    TRPS[$t/$mode/$conc]=$(median <<<"$rps"); TP50[$t/$mode/$conc]=$(median <<<"$p50"); TUS[$t/$mode/$conc]=$(median <<<"$us")
+  done
+done
+TLS_CONNS=$(curl -s --cacert "$TMP/tls/ca.pem" "$TMOCK/__mock/connections")
 
 # ---------------------------------------------------------------- after load
 RSS_KB=$(awk '/^VmRSS:/{print $2}' "/proc/$HELI_PID/status")
@@ -568,4 +641,20 @@ if [ -n "$HELI2_PID" ]; then
 else
   echo "- a Redis policy: not measured (no Redis at 127.0.0.1:6379)"
 fi
+echo
+echo "TLS upstream (heliport → \`heliport mock --tls-cert\`, HTTP/2 by ALPN, CA from HELIPORT_CA_BUNDLE) next to the plain upstream (heliport → plain mock, HTTP/1.1); medians of $ROUNDS ${TDUR}s runs, alternating; \"TLS cost\" = heliport's CPU per request with the TLS upstream minus with the plain one (the TLS mock's own CPU is not counted):"
+echo
+echo "| mode | conc | upstream | req/s | p50 ms | heliport µs/req | TLS cost µs/req | p50 added ms |"
+echo "|---|---:|---|---:|---:|---:|---:|---:|"
+for sc in "${TLS_SCEN[@]}"; do
+  read -r mode conc <<<"$sc"
+  printf '| %s | %s | plain, HTTP/1.1 | %.0f | %.3f | %s | — | — |\n' "$(label_of "$mode")" "$conc" \
+    "${TRPS[tlsref/$mode/$conc]}" "${TP50[tlsref/$mode/$conc]}" "${TUS[tlsref/$mode/$conc]}"
+  printf '| %s | %s | TLS, HTTP/2 | %.0f | %.3f | %s | %s | %+.3f |\n' "$(label_of "$mode")" "$conc" \
+    "${TRPS[tls/$mode/$conc]}" "${TP50[tls/$mode/$conc]}" "${TUS[tls/$mode/$conc]}" \
+    "$(calc "%+.0f" "${TUS[tls/$mode/$conc]} - ${TUS[tlsref/$mode/$conc]}")" \
+    "$(calc "%.3f" "${TP50[tls/$mode/$conc]} - ${TP50[tlsref/$mode/$conc]}")"
+done
+echo
+echo "- TLS mock connections over the whole TLS run: $TLS_CONNS (HTTP/2 multiplexes every concurrent request on one)"
 echo "- every request recorded: ${RECORDS:-0} records ≥ $EXPECT completed requests, none dropped — $(ok "${RECORDS:-0} >= $EXPECT && $DROPPED == 0")"

@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::pipeline::{self, Ctx, Rejection};
 use crate::state::GatewayState;
 use crate::tee::PendingRecord;
-use crate::upstream::UpstreamError;
+use crate::upstream::{Pool, UpstreamError};
 use crate::{auth, headers};
 
 /// Longest wait for the body of an attempt that is not the answer (an error
@@ -34,9 +34,9 @@ const ATTEMPT_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 /// One place the request can go.
 pub(crate) struct Target {
     pub route: Route,
-    /// A client-supplied URL: connect through the resolver that refuses
-    /// private addresses.
-    pub guarded: bool,
+    /// The pool it goes through: guarded for a client-supplied URL (private
+    /// addresses refused), insecure for a `tls_insecure` provider.
+    pub pool: Pool,
     /// The entry's headers, set over the client's.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The body for this target (the entry's `bodyKeyOverride` merged in).
@@ -65,10 +65,10 @@ pub(crate) fn targets(
         let Some(route) = ctx.route.clone() else {
             return Err(GatewayError::new(ErrorCode::Internal, "no route"));
         };
-        let guarded = check_target(state, &route)?;
+        let pool = check_target(state, &route)?;
         return Ok(vec![Target {
             route,
-            guarded,
+            pool,
             headers: Vec::new(),
             body: ctx.request_body.clone(),
             on_codes: Vec::new(),
@@ -88,9 +88,9 @@ pub(crate) fn targets(
             &state.providers,
             |url| state.prices.provider_for_url(url).map(str::to_string),
         )?;
-        let (guarded, refused) = match check_target(state, &route) {
-            Ok(g) => (g, None),
-            Err(e) => (true, Some(e)),
+        let (pool, refused) = match check_target(state, &route) {
+            Ok(p) => (p, None),
+            Err(e) => (Pool::Guarded, Some(e)),
         };
         let mut entry_headers = Vec::with_capacity(e.headers.len());
         for (name, value) in &e.headers {
@@ -123,7 +123,7 @@ pub(crate) fn targets(
         };
         out.push(Target {
             route,
-            guarded,
+            pool,
             headers: entry_headers,
             body,
             on_codes: e.on_codes.clone(),
@@ -134,10 +134,12 @@ pub(crate) fn targets(
 }
 
 /// Client-supplied URLs may not reach private addresses (SPEC §1). Returns
-/// whether the guarded client (which checks resolved addresses) must be used.
-fn check_target(state: &GatewayState, route: &Route) -> Result<bool, GatewayError> {
+/// the pool to use: the guarded one (which checks resolved addresses) for
+/// them; for an operator's provider, its own (insecure only when the operator
+/// marked it `tls_insecure`, never for a URL a client supplied).
+fn check_target(state: &GatewayState, route: &Route) -> Result<Pool, GatewayError> {
     if !route.client_supplied {
-        return Ok(false);
+        return Ok(state.upstream.pool_for_provider(&route.provider));
     }
     upstream_uri(route)?;
     check_client_url(state, &route.upstream_url)
@@ -145,11 +147,11 @@ fn check_target(state: &GatewayState, route: &Route) -> Result<bool, GatewayErro
 
 /// The §1 check for any URL a client supplies (a target, a fallback entry, a
 /// PostHog host): allowed by the operator, or not a literal private address
-/// (names are checked when they resolve, at connect time). Returns whether
-/// the guarded client must be used.
-pub(crate) fn check_client_url(state: &GatewayState, url: &str) -> Result<bool, GatewayError> {
+/// (names are checked when they resolve, at connect time). Returns the pool
+/// to send through.
+pub(crate) fn check_client_url(state: &GatewayState, url: &str) -> Result<Pool, GatewayError> {
     if state.cfg.allowed_targets.allows(url) {
-        return Ok(false);
+        return Ok(Pool::Open);
     }
     let host = url
         .parse::<http::Uri>()
@@ -162,7 +164,7 @@ pub(crate) fn check_client_url(state: &GatewayState, url: &str) -> Result<bool, 
             )));
         }
     }
-    Ok(true)
+    Ok(Pool::Guarded)
 }
 
 fn upstream_uri(route: &Route) -> Result<http::Uri, GatewayError> {
@@ -263,7 +265,7 @@ pub(crate) async fn run(
             let req = build_request(ctx, &target, headers).map_err(Rejection::from)?;
             let tried = match state
                 .upstream
-                .send(req, target.guarded, state.cfg.upstream_timeout)
+                .send(req, target.pool, state.cfg.upstream_timeout)
                 .await
             {
                 Ok(resp) => Tried::Answered(resp),
@@ -379,6 +381,13 @@ fn gateway_error(
         }
         UpstreamError::Unreachable(why) => {
             tracing::warn!(request_id = %ctx.request_id, upstream = %redact_query(&route.upstream_url), error = %why, "upstream unreachable");
+            GatewayError::new(
+                ErrorCode::UpstreamUnreachable,
+                format!("could not reach {}: {why}", route.provider),
+            )
+        }
+        UpstreamError::Tls(why) => {
+            tracing::warn!(request_id = %ctx.request_id, upstream = %redact_query(&route.upstream_url), error = %why, "upstream TLS failed");
             GatewayError::new(
                 ErrorCode::UpstreamUnreachable,
                 format!("could not reach {}: {why}", route.provider),

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::pipeline::{self, Ctx, Rejection};
 use crate::state::GatewayState;
+use crate::upstream::Pool;
 
 /// Largest moderation answer read.
 const MODERATION_ANSWER_BYTES: usize = 1 << 20;
@@ -196,7 +197,7 @@ async fn call_moderation(
     let began = Instant::now();
     let sent = state
         .upstream
-        .send(req, false, state.cfg.upstream_timeout)
+        .send(req, Pool::Open, state.cfg.upstream_timeout)
         .await;
     let mut child = moderation_record(state, ctx, &url, &body);
     let resp = match sent {

@@ -11,6 +11,7 @@ pub mod export;
 mod guards;
 pub mod headers;
 pub mod listener;
+mod listener_tls;
 pub mod pipeline;
 mod rate_limit;
 mod request_body;

@@ -9,6 +9,8 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -37,6 +39,8 @@ enum Inner {
 
 struct Events {
     queue: VecDeque<Bytes>,
+    /// Counts this body if it is dropped before its last event.
+    cut: Option<Arc<AtomicU64>>,
     chunk_delay: Option<Duration>,
     sleep: Option<Pin<Box<Sleep>>>,
     break_after: Option<usize>,
@@ -74,7 +78,27 @@ impl MockBody {
                 end_delay: pacing.end_delay.filter(|d| !d.is_zero()),
                 sent: 0,
                 yielded_before_break: false,
+                cut: None,
             })),
+        }
+    }
+}
+
+impl MockBody {
+    /// Count this body in `counter` if it is dropped before its end.
+    pub fn count_cut_in(&mut self, counter: &Arc<AtomicU64>) {
+        if let Inner::Events(e) = &mut self.inner {
+            e.cut = Some(Arc::clone(counter));
+        }
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        if let Some(c) = &self.cut {
+            if !self.queue.is_empty() && self.break_after.is_none() {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }

@@ -260,9 +260,16 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> io::Result<Res
     let n = state.next_request_number();
     let route = Route::parse(&parts.method, path, parts.uri.query());
     let controls = Controls::parse(&parts.headers);
-    state.record(parts.method, parts.uri, parts.headers, body.clone());
+    state.record(
+        parts.method,
+        parts.version,
+        parts.uri,
+        parts.headers,
+        body.clone(),
+    );
 
     let mut resp = respond(&state, n, route, controls, &body).await?;
+    resp.body_mut().count_cut_in(&state.streams_cut);
     resp.headers_mut()
         .insert(REQUEST_NUMBER, HeaderValue::from(n));
     Ok(resp)

@@ -19,6 +19,10 @@
 //! | `/models/{m}:streamGenerateContent` | Gemini stream (`?alt=sse` for SSE, else a JSON array) |
 //! | `GET`/`DELETE /__mock/requests` | list / clear the recorded requests |
 //! | `GET /__mock/health` | `{"status":"ok"}` |
+//! | `GET /__mock/connections` | `{"accepted":N,"streams_cut":M}`: connections accepted so far, and streamed answers whose body was dropped before its end (the client cancelled) |
+//!
+//! With [`MockTls`] (`heliport mock --tls-cert --tls-key`) the mock serves
+//! HTTPS and offers HTTP/2 and HTTP/1.1 by ALPN (or HTTP/1.1 only).
 //!
 //! Token counts are word counts (prompt: words of all request text, at least
 //! 1; completion: words of the reply) so tests can assert exact numbers.
@@ -87,6 +91,8 @@ pub struct ReceivedRequest {
     pub path_and_query: String,
     /// Header names are lowercase; repeated headers appear once per value.
     pub headers: Vec<(String, String)>,
+    /// `HTTP/1.1` or `HTTP/2.0`.
+    pub version: String,
     /// The raw body.
     pub body: Vec<u8>,
 }
@@ -114,10 +120,11 @@ impl ReceivedRequest {
 /// The HTTP form used by `GET /__mock/requests`: the body becomes a string.
 impl Serialize for ReceivedRequest {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("ReceivedRequest", 4)?;
+        let mut s = serializer.serialize_struct("ReceivedRequest", 5)?;
         s.serialize_field("method", &self.method)?;
         s.serialize_field("path_and_query", &self.path_and_query)?;
         s.serialize_field("headers", &self.headers)?;
+        s.serialize_field("version", &self.version)?;
         s.serialize_field("body", &String::from_utf8_lossy(&self.body))?;
         s.end()
     }
@@ -128,6 +135,7 @@ impl Serialize for ReceivedRequest {
 /// conversion to strings happens only when someone asks.
 struct Recorded {
     method: Method,
+    version: http::Version,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -137,6 +145,7 @@ impl Recorded {
     fn to_received(&self) -> ReceivedRequest {
         ReceivedRequest {
             method: self.method.to_string(),
+            version: format!("{:?}", self.version),
             path_and_query: self
                 .uri
                 .path_and_query()
@@ -160,6 +169,10 @@ impl Recorded {
 #[derive(Default)]
 struct State {
     counter: AtomicU64,
+    /// Connections accepted (TCP; with TLS, before the handshake).
+    connections: AtomicU64,
+    /// Streamed bodies dropped before their last event.
+    streams_cut: Arc<AtomicU64>,
     requests: Mutex<VecDeque<Recorded>>,
     failures: Mutex<HashMap<String, u64>>,
 }
@@ -175,13 +188,21 @@ impl State {
         self.counter.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    fn record(&self, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) {
+    fn record(
+        &self,
+        method: Method,
+        version: http::Version,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) {
         let mut log = lock(&self.requests);
         if log.len() >= MAX_RECORDED {
             log.pop_front();
         }
         log.push_back(Recorded {
             method,
+            version,
             uri,
             headers,
             body,
@@ -233,6 +254,14 @@ fn admin(state: &State, method: &Method, path: &str) -> Response<MockBody> {
             json(StatusCode::OK, format!(r#"{{"cleared":{}}}"#, state.clear()))
         }
         (&Method::GET, Some("health")) => json(StatusCode::OK, r#"{"status":"ok"}"#.to_owned()),
+        (&Method::GET, Some("connections")) => json(
+            StatusCode::OK,
+            format!(
+                r#"{{"accepted":{},"streams_cut":{}}}"#,
+                state.connections.load(Ordering::Relaxed),
+                state.streams_cut.load(Ordering::Relaxed)
+            ),
+        ),
         _ => json(
             StatusCode::NOT_FOUND,
             r#"{"error":{"message":"mock: no such admin endpoint","type":"invalid_request_error","code":"not_found"}}"#
@@ -246,30 +275,110 @@ fn admin(state: &State, method: &Method, path: &str) -> Response<MockBody> {
 /// Dropping the future stops accepting; connections already accepted run on
 /// their own tasks until the client closes them or the runtime shuts down.
 pub async fn serve(listener: TcpListener) -> io::Result<()> {
-    serve_with_state(listener, Arc::new(State::default())).await
+    serve_with_state(listener, Arc::new(State::default()), None).await
 }
 
-/// Bind `addr` and serve (for the CLI).
-pub async fn run(addr: SocketAddr) -> io::Result<()> {
+/// Bind `addr` and serve (for the CLI); HTTPS with `tls`.
+pub async fn run(addr: SocketAddr, tls: Option<MockTls>) -> io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, "heliport mock provider listening");
-    serve(listener).await
+    tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "heliport mock provider listening");
+    serve_with_state(
+        listener,
+        Arc::new(State::default()),
+        tls.map(MockTls::acceptor),
+    )
+    .await
 }
 
 /// Start on `127.0.0.1:0` in a background tokio task (for tests).
 pub async fn spawn() -> io::Result<MockHandle> {
+    spawn_inner(None).await
+}
+
+/// Start an HTTPS mock on `127.0.0.1:0` in a background tokio task (for
+/// tests); its [`MockHandle::base_url`] is `https://127.0.0.1:PORT`, so the
+/// certificate must name IP address 127.0.0.1.
+pub async fn spawn_tls(tls: MockTls) -> io::Result<MockHandle> {
+    spawn_inner(Some(tls)).await
+}
+
+async fn spawn_inner(tls: Option<MockTls>) -> io::Result<MockHandle> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(State::default());
-    let task = tokio::spawn(serve_with_state(listener, Arc::clone(&state)));
+    let https = tls.is_some();
+    let task = tokio::spawn(serve_with_state(
+        listener,
+        Arc::clone(&state),
+        tls.map(MockTls::acceptor),
+    ));
     Ok(MockHandle {
         addr,
+        https,
         state,
         task: task.abort_handle(),
     })
 }
 
-async fn serve_with_state(listener: TcpListener, state: Arc<State>) -> io::Result<()> {
+/// The mock's TLS: a certificate chain and key, offering HTTP/2 and HTTP/1.1
+/// by ALPN unless [`MockTls::http1_only`].
+#[derive(Debug)]
+pub struct MockTls {
+    config: rustls::ServerConfig,
+}
+
+impl MockTls {
+    /// From PEM text: the chain (leaf first) and its private key.
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> io::Result<MockTls> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            io::Error::new(io::ErrorKind::InvalidInput, format!("{what}: {e}"))
+        };
+        let certs = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad("certificate PEM", &e))?;
+        if certs.is_empty() {
+            return Err(bad("certificate PEM", &"no certificate found"));
+        }
+        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| bad("key PEM", &e))?;
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad("TLS", &e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad("certificate and key", &e))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(MockTls { config })
+    }
+
+    /// From PEM files (`heliport mock --tls-cert --tls-key`).
+    pub fn from_files(cert: &std::path::Path, key: &std::path::Path) -> io::Result<MockTls> {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot read {}: {e}", p.display())))
+        };
+        MockTls::from_pem(&read(cert)?, &read(key)?)
+    }
+
+    /// Offer only HTTP/1.1, like an upstream without HTTP/2.
+    pub fn http1_only(mut self) -> MockTls {
+        self.config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        self
+    }
+
+    fn acceptor(self) -> tokio_rustls::TlsAcceptor {
+        tokio_rustls::TlsAcceptor::from(Arc::new(self.config))
+    }
+}
+
+async fn serve_with_state(
+    listener: TcpListener,
+    state: Arc<State>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Real providers take requests with far more than hyper's default of 100
     // headers (SDKs and proxies add many).
@@ -286,18 +395,35 @@ async fn serve_with_state(listener: TcpListener, state: Arc<State>) -> io::Resul
                 continue;
             }
         };
+        state.connections.fetch_add(1, Ordering::Relaxed);
         // Small SSE frames must not wait for Nagle.
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "mock: set_nodelay failed");
         }
         let state = Arc::clone(&state);
         let builder = builder.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| handler::handle(Arc::clone(&state), req));
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            let served = match tls {
+                None => {
+                    builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await
+                }
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(tls_stream) => {
+                        builder
+                            .serve_connection(TokioIo::new(tls_stream), service)
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "mock: TLS handshake failed");
+                        return;
+                    }
+                },
+            };
+            if let Err(e) = served {
                 // Includes the aborts caused by x-mock-break-after.
                 tracing::debug!(error = %e, "mock: connection ended with an error");
             }
@@ -314,6 +440,7 @@ async fn serve_with_state(listener: TcpListener, state: Arc<State>) -> io::Resul
 pub struct MockHandle {
     /// The bound address (`127.0.0.1:PORT`).
     pub addr: SocketAddr,
+    https: bool,
     state: Arc<State>,
     task: AbortHandle,
 }
@@ -327,9 +454,21 @@ impl std::fmt::Debug for MockHandle {
 }
 
 impl MockHandle {
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// `http://127.0.0.1:PORT` (`https://` for [`spawn_tls`]), without a trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.state.connections.load(Ordering::Relaxed)
+    }
+
+    /// Streamed answers whose body was dropped before its last event (the
+    /// client, heliport, went away or reset the stream).
+    pub fn streams_cut(&self) -> u64 {
+        self.state.streams_cut.load(Ordering::Relaxed)
     }
 
     /// The last [`MAX_RECORDED`] requests received, oldest first

@@ -29,6 +29,8 @@ pub struct Config {
     pub moderation: ModerationConfig,
     pub security: SecurityConfig,
     pub export: ExportQueueConfig,
+    /// TLS on the listener.
+    pub tls: TlsConfig,
     /// Provider base URLs and operator-defined providers.
     pub providers: BTreeMap<String, ProviderConfig>,
 }
@@ -63,6 +65,27 @@ pub struct GatewayConfig {
     pub max_connections: usize,
     /// Request headers accepted; more is a 431 in the route's error shape.
     pub max_headers: usize,
+    /// Streams one HTTP/2 client connection may have open at once (TLS listener).
+    pub http2_max_streams: u32,
+    /// A PEM file of CA certificates trusted for upstreams, besides the roots.
+    pub ca_bundle: Option<PathBuf>,
+    /// `bundled` (default), `system` or `both`: the roots upstream certificates are verified against.
+    pub tls_roots: String,
+    /// The egress proxy for every upstream (`http://[user:pass@]host:port`),
+    /// or `none`; unset: `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` from the environment.
+    pub proxy: Option<String>,
+    /// Hosts reached without `proxy` (curl's `NO_PROXY` syntax); only with `proxy`.
+    pub no_proxy: Option<String>,
+}
+
+/// `[tls]`: serve HTTPS (HTTP/2 and HTTP/1.1) on the listener.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of the leaf certificate.
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -226,6 +249,8 @@ pub struct ProviderConfig {
     pub price_provider: Option<String>,
     /// `openai` (default), `anthropic` or `gemini`: the shape of heliport's own errors on this route.
     pub error_style: Option<String>,
+    /// Development only: do not verify this provider's TLS certificate (logged loudly at start).
+    pub tls_insecure: bool,
 }
 
 impl Default for Config {
@@ -246,6 +271,7 @@ impl Default for Config {
             moderation: ModerationConfig::default(),
             security: SecurityConfig::default(),
             export: ExportQueueConfig::default(),
+            tls: TlsConfig::default(),
             providers: BTreeMap::new(),
         }
     }
@@ -273,6 +299,11 @@ impl Default for GatewayConfig {
             header_read_timeout_secs: 30,
             max_connections: 4096,
             max_headers: 256,
+            http2_max_streams: 100,
+            ca_bundle: None,
+            tls_roots: "bundled".into(),
+            proxy: None,
+            no_proxy: None,
         }
     }
 }
@@ -379,6 +410,26 @@ impl Config {
         )?;
         env_parse("HELIPORT_MAX_HEADERS", &mut self.gateway.max_headers)?;
         env_parse(
+            "HELIPORT_HTTP2_MAX_STREAMS",
+            &mut self.gateway.http2_max_streams,
+        )?;
+        if let Some(v) = env("HELIPORT_CA_BUNDLE") {
+            self.gateway.ca_bundle = Some(PathBuf::from(v));
+        }
+        env_parse("HELIPORT_TLS_ROOTS", &mut self.gateway.tls_roots)?;
+        if let Some(v) = env("HELIPORT_PROXY") {
+            self.gateway.proxy = Some(v);
+        }
+        if let Some(v) = env("HELIPORT_NO_PROXY") {
+            self.gateway.no_proxy = Some(v);
+        }
+        if let Some(v) = env("HELIPORT_TLS_CERT") {
+            self.tls.cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("HELIPORT_TLS_KEY") {
+            self.tls.key = Some(PathBuf::from(v));
+        }
+        env_parse(
             "HELIPORT_RECORD_MAX_BODY_BYTES",
             &mut self.recording.max_body_bytes,
         )?;
@@ -444,12 +495,21 @@ impl Config {
             .chain(self.providers.keys().cloned())
             .collect();
         for name in names {
-            let var = format!(
-                "HELIPORT_{}_BASE_URL",
-                name.to_ascii_uppercase().replace('-', "_")
-            );
+            let upper = name.to_ascii_uppercase().replace('-', "_");
+            if let Some(v) = env(&format!("HELIPORT_{upper}_BASE_URL")) {
+                self.providers.entry(name.clone()).or_default().base_url = Some(v);
+            }
+            let var = format!("HELIPORT_{upper}_TLS_INSECURE");
             if let Some(v) = env(&var) {
-                self.providers.entry(name).or_default().base_url = Some(v);
+                self.providers.entry(name).or_default().tls_insecure = match v.trim() {
+                    t if t.eq_ignore_ascii_case("true") || t == "1" => true,
+                    t if t.eq_ignore_ascii_case("false") || t == "0" => false,
+                    _ => {
+                        return Err(ConfigError(format!(
+                            "{var}: '{v}' is not a valid value (true or false)"
+                        )))
+                    }
+                };
             }
         }
         Ok(())
@@ -483,6 +543,10 @@ base_url = "http://127.0.0.1:9999"
 [providers.vllm]
 base_url = "http://10.0.0.5:8000"
 price_provider = "openai"
+tls_insecure = true
+[tls]
+cert = "/etc/heliport/cert.pem"
+key = "/etc/heliport/key.pem"
 [[prices.models]]
 provider = "openai"
 model = "ft:gpt-4o:acme"
@@ -498,6 +562,13 @@ output_mtok = 12.0
             Some("openai")
         );
         assert_eq!(c.prices.models.len(), 1);
+        assert!(c.providers["vllm"].tls_insecure);
+        assert!(!c.providers["openai"].tls_insecure);
+        assert_eq!(
+            c.tls.cert.as_deref(),
+            Some(Path::new("/etc/heliport/cert.pem"))
+        );
+        assert_eq!(c.gateway.tls_roots, "bundled");
         assert!(toml::from_str::<Config>("nonsense = 1").is_err());
     }
 }

@@ -55,6 +55,15 @@ enum Command {
     Mock {
         #[arg(long, default_value = "127.0.0.1:9999")]
         listen: std::net::SocketAddr,
+        /// Serve HTTPS with this PEM certificate chain (offering HTTP/2 and HTTP/1.1); needs --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// With TLS, offer HTTP/1.1 only (an upstream without HTTP/2).
+        #[arg(long, requires = "tls_cert")]
+        http1_only: bool,
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
@@ -141,7 +150,16 @@ fn main() -> ExitCode {
             }
             serve::serve_blocking(runtime, cfg)
         }),
-        Command::Mock { listen } => runtime.block_on(mock(*listen)),
+        Command::Mock {
+            listen,
+            tls_cert,
+            tls_key,
+            http1_only,
+        } => runtime.block_on(mock(
+            *listen,
+            tls_cert.as_deref().zip(tls_key.as_deref()),
+            *http1_only,
+        )),
         Command::Migrate => runtime.block_on(migrate(&cli)),
         Command::Keys(k) => runtime.block_on(async { keys(&load_config(&cli)?, k).await }),
         Command::Orgs(o) => runtime.block_on(async { orgs(&load_config(&cli)?, o).await }),
@@ -170,10 +188,22 @@ fn load_config(cli: &Cli) -> Result<Config, BoxError> {
     Ok(cfg)
 }
 
-async fn mock(listen: std::net::SocketAddr) -> Result<(), BoxError> {
+async fn mock(
+    listen: std::net::SocketAddr,
+    tls: Option<(&std::path::Path, &std::path::Path)>,
+    http1_only: bool,
+) -> Result<(), BoxError> {
     init_logging("info", "text");
-    println!("heliport mock provider listening on http://{listen}");
-    heliport_mock::run(listen).await?;
+    let tls = match tls {
+        Some((cert, key)) => {
+            let t = heliport_mock::MockTls::from_files(cert, key)?;
+            Some(if http1_only { t.http1_only() } else { t })
+        }
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("heliport mock provider listening on {scheme}://{listen}");
+    heliport_mock::run(listen, tls).await?;
     Ok(())
 }
 

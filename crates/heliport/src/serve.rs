@@ -169,9 +169,7 @@ pub fn serve_blocking(runtime: tokio::runtime::Runtime, cfg: Config) -> Result<(
     let prices = Arc::new(load_prices(&cfg)?);
     // Create and migrate the database before the writer opens its own connections.
     let store = runtime.block_on(heliport_store::SqliteStore::open(&cfg.database_url))?;
-    let upstream = heliport_gateway::upstream::Upstream::new(Duration::from_secs(
-        cfg.gateway.connect_timeout_secs,
-    ))?;
+    let upstream = upstream(&cfg)?;
     // The exporters run on the request runtime; the writer hands them what it recorded.
     let exporters = {
         let export_cfg = export_config(&cfg)?;
@@ -258,18 +256,23 @@ async fn serve(
     let queue = state.recorder.clone();
     let app = heliport_gateway::router(state, api, render);
 
+    let tls = listener_tls(&cfg)?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, auth = ?auth_mode, database = %heliport_core::redact::redact_query(&cfg.database_url), "heliport started");
-    println!("heliport listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, %scheme, auth = ?auth_mode, database = %heliport_core::redact::redact_query(&cfg.database_url), "heliport started");
+    println!("heliport listening on {scheme}://{addr}");
+    let _reloader = tls.clone().map(spawn_reloader);
 
     let listener_cfg = heliport_gateway::listener::ListenerConfig {
         max_connections: cfg.gateway.max_connections,
         header_read_timeout: Duration::from_secs(cfg.gateway.header_read_timeout_secs.max(1)),
         max_headers: cfg.gateway.max_headers.max(1),
         shutdown_grace: Duration::from_secs(cfg.gateway.shutdown_grace_secs),
+        http2_max_streams: cfg.gateway.http2_max_streams,
+        tls,
     };
     let _trimmer =
         crate::memory::spawn_trimmer(heliport_gateway::listener::open_connections, move || {
@@ -324,6 +327,108 @@ fn export_config(cfg: &Config) -> Result<heliport_gateway::export::ExportConfig,
         queue_max_bytes: cfg.export.queue_max_bytes,
         allowed_targets: AllowedTargets::new(cfg.gateway.allowed_targets.clone()),
     })
+}
+
+/// The upstream client: trust (`gateway.tls_roots`, `gateway.ca_bundle`),
+/// egress proxies (`gateway.proxy`, else the environment) and the providers
+/// whose certificates are not verified, each said in the log at start.
+fn upstream(cfg: &Config) -> Result<heliport_gateway::upstream::Upstream, BoxError> {
+    use heliport_gateway::upstream::{ProxyConfig, Trust, UpstreamConfig};
+    let proxy = match cfg.gateway.proxy.as_deref().map(str::trim) {
+        None => ProxyConfig::Environment,
+        Some(p) if p.is_empty() || p.eq_ignore_ascii_case("none") => ProxyConfig::Off,
+        Some(url) => ProxyConfig::Url {
+            url: url.to_string(),
+            no_proxy: cfg.gateway.no_proxy.clone().unwrap_or_default(),
+        },
+    };
+    let insecure: Vec<String> = cfg
+        .providers
+        .iter()
+        .filter(|(_, p)| p.tls_insecure)
+        .map(|(name, _)| name.clone())
+        .collect();
+    let upstream = heliport_gateway::upstream::Upstream::with_config(&UpstreamConfig {
+        connect_timeout: Duration::from_secs(cfg.gateway.connect_timeout_secs),
+        trust: Trust {
+            roots: cfg.gateway.tls_roots.parse()?,
+            ca_bundle: cfg.gateway.ca_bundle.clone(),
+        },
+        proxy,
+        insecure_providers: insecure.clone(),
+    })?;
+    for line in &upstream.summary {
+        tracing::info!("{line}");
+    }
+    for name in &insecure {
+        let base = cfg
+            .providers
+            .get(name)
+            .and_then(|p| p.base_url.as_deref())
+            .map(|u| heliport_core::redact::redact_query(u).into_owned())
+            .unwrap_or_else(|| "its default base URL".into());
+        // On stderr whatever the log filter, as well as in the log.
+        let warning = format!(
+            "providers.{name}.tls_insecure = true: the TLS certificate of {base} is NOT verified; \
+             anyone on the network path can read and change this provider's traffic, keys included. \
+             For development only."
+        );
+        eprintln!("heliport: WARNING: {warning}");
+        tracing::warn!("{warning}");
+    }
+    Ok(upstream)
+}
+
+/// `tls.cert` and `tls.key`: both or neither.
+fn listener_tls(
+    cfg: &Config,
+) -> Result<Option<Arc<heliport_gateway::listener::ListenerTls>>, BoxError> {
+    match (&cfg.tls.cert, &cfg.tls.key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => {
+            let tls = heliport_gateway::listener::ListenerTls::load(cert, key)?;
+            tracing::info!(cert = %cert.display(), "serving HTTPS (HTTP/2 and HTTP/1.1); SIGHUP reloads the certificate");
+            Ok(Some(Arc::new(tls)))
+        }
+        (Some(_), None) => Err("tls.cert is set but tls.key is not (HELIPORT_TLS_KEY)".into()),
+        (None, Some(_)) => Err("tls.key is set but tls.cert is not (HELIPORT_TLS_CERT)".into()),
+    }
+}
+
+/// SIGHUP reads the certificate files again; connections already open keep
+/// the certificate they were made with.
+fn spawn_reloader(
+    tls: Arc<heliport_gateway::listener::ListenerTls>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGHUP: the TLS certificate will not be reloaded");
+                return None;
+            }
+        };
+        Some(tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match tls.reload() {
+                    Ok(()) => {
+                        tracing::info!(cert = %tls.cert_path().display(), "SIGHUP: TLS certificate reloaded")
+                    }
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "SIGHUP: the TLS certificate could not be reloaded; the one in force stays"
+                    ),
+                }
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tls;
+        None
+    }
 }
 
 async fn shutdown_signal() {

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::queue::Receiver;
 use super::{backoff, BATCH_EVENTS, BATCH_LINGER, RETRIES};
-use crate::upstream::Upstream;
+use crate::upstream::{Pool, Upstream};
 
 /// Longest wait for a collector's answer.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -21,8 +21,8 @@ pub(super) struct Outgoing {
     pub body: Bytes,
     pub content_type: &'static str,
     pub headers: Vec<(header::HeaderName, HeaderValue)>,
-    /// A client-supplied URL: connect through the private-address check.
-    pub guarded: bool,
+    /// The guarded pool for a client-supplied URL (private addresses refused).
+    pub pool: Pool,
     pub events: u64,
 }
 
@@ -88,7 +88,7 @@ async fn send_once(upstream: &Upstream, out: &Outgoing) -> Result<(), (String, b
         req.headers_mut().insert(k.clone(), v.clone());
     }
     let resp = upstream
-        .send(req, out.guarded, SEND_TIMEOUT)
+        .send(req, out.pool, SEND_TIMEOUT)
         .await
         .map_err(|e| {
             let retryable = e.retryable();

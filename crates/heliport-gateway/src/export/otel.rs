@@ -19,7 +19,7 @@ use prost::Message;
 
 use super::deliver::{self, Encode, Outgoing};
 use super::queue::{self, ByteQueue};
-use crate::upstream::Upstream;
+use crate::upstream::{Pool, Upstream};
 
 /// `otel.*` configuration.
 #[derive(Debug, Clone)]
@@ -238,7 +238,7 @@ impl Encode for Encoder {
             content_type: "application/x-protobuf",
             headers: self.cfg.headers.clone(),
             // An operator's endpoint: trusted like a configured provider.
-            guarded: false,
+            pool: Pool::Open,
             events,
         }]
     }

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::deliver::{self, Encode, Outgoing};
 use super::queue::{self, ByteQueue};
-use crate::upstream::Upstream;
+use crate::upstream::{Pool, Upstream};
 
 /// Bytes of events waiting to be sent.
 const QUEUE_BYTES: usize = 8 << 20;
@@ -114,7 +114,11 @@ impl Encode for Encoder {
                 let url = format!("{}/capture/", id.0.trim_end_matches('/'));
                 let body = json!({"api_key": key.expose_secret(), "batch": events});
                 Some(Outgoing {
-                    guarded: !self.allowed.allows(&url),
+                    pool: if self.allowed.allows(&url) {
+                        Pool::Open
+                    } else {
+                        Pool::Guarded
+                    },
                     events: events_len(&body),
                     url,
                     body: Bytes::from(body.to_string()),

@@ -34,10 +34,32 @@ impl Heliport {
         Self::start_in(dir, mock, extra)
     }
 
+    /// Like [`Heliport::start`], with its stderr (the log) kept in
+    /// `dir/heliport.log` for [`Heliport::log`].
+    pub fn start_logged(mock: &MockHandle, extra: &[(&str, &str)]) -> Heliport {
+        let dir = std::env::temp_dir().join(format!("heliport-it-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self::launch(dir, mock, extra, true)
+    }
+
+    /// Everything heliport has written to stderr (only with [`Heliport::start_logged`]).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("heliport.log")).unwrap_or_default()
+    }
+
     pub fn start_in(
         dir: std::path::PathBuf,
         mock: &MockHandle,
         extra: &[(&str, &str)],
+    ) -> Heliport {
+        Self::launch(dir, mock, extra, false)
+    }
+
+    fn launch(
+        dir: std::path::PathBuf,
+        mock: &MockHandle,
+        extra: &[(&str, &str)],
+        log_to_file: bool,
     ) -> Heliport {
         let db_url = format!("sqlite://{}/heliport.db", dir.display());
         let mut envs: Vec<(String, String)> = vec![
@@ -58,9 +80,12 @@ impl Heliport {
         }
         let key = create_key(&db_url, "test", "rw");
         let mut cmd = Command::new(bin());
-        cmd.arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        let stderr = if log_to_file {
+            Stdio::from(std::fs::File::create(dir.join("heliport.log")).unwrap())
+        } else {
+            Stdio::inherit()
+        };
+        cmd.arg("serve").stdout(Stdio::piped()).stderr(stderr);
         for (k, v) in &envs {
             cmd.env(k, v);
         }
@@ -68,6 +93,10 @@ impl Heliport {
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();
+        if line.is_empty() && log_to_file {
+            let log = std::fs::read_to_string(dir.join("heliport.log")).unwrap_or_default();
+            panic!("heliport did not start: {log}");
+        }
         let base = line
             .trim()
             .strip_prefix("heliport listening on ")
