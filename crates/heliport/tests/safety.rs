@@ -265,8 +265,11 @@ async fn forced_format_delivers_whole_events() {
                 &[
                     ("helicone-auth", &a),
                     ("helicone-stream-force-format", force),
-                    // Events cut every 3 bytes, across every boundary.
+                    // Events cut every 3 bytes, across every boundary, and
+                    // paced so the pieces reach heliport one by one (pieces
+                    // that arrive together are sent on together).
                     ("x-mock-chunk-bytes", "3"),
+                    ("x-mock-chunk-delay-ms", "1"),
                 ],
                 body.clone(),
             )
