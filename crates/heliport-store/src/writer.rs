@@ -199,6 +199,19 @@ struct Writer<S> {
     last_replay_attempt: Option<Instant>,
 }
 
+/// Moves what is queued into `batch`, up to `max`; whether the batch is full
+/// (or the queue closed, so nothing more will come).
+fn fill(rx: &mut mpsc::UnboundedReceiver<Queued>, batch: &mut Vec<Queued>, max: usize) -> bool {
+    while batch.len() < max {
+        match rx.try_recv() {
+            Ok(q) => batch.push(q),
+            Err(mpsc::error::TryRecvError::Empty) => return false,
+            Err(mpsc::error::TryRecvError::Disconnected) => return true,
+        }
+    }
+    true
+}
+
 impl<S: RecordSink> Writer<S> {
     async fn run(
         mut self,
@@ -219,19 +232,14 @@ impl<S: RecordSink> Writer<S> {
             let Some(first) = first else { break };
             batch.push(first);
             // Linger briefly for company: a transaction per record would cost
-            // more CPU than the proxying itself at low request rates.
+            // more CPU than the proxying itself at low request rates. The
+            // linger is a plain sleep, not a wait on the queue: waiting on it
+            // would wake this thread (a system call and a context switch on
+            // the request path's side) for every record.
             let linger_until = tokio::time::Instant::now() + self.cfg.linger;
-            while batch.len() < self.cfg.batch_size {
-                match rx.try_recv() {
-                    Ok(ex) => batch.push(ex),
-                    Err(mpsc::error::TryRecvError::Disconnected) => break,
-                    Err(mpsc::error::TryRecvError::Empty) => {
-                        match tokio::time::timeout_at(linger_until, rx.recv()).await {
-                            Ok(Some(ex)) => batch.push(ex),
-                            Ok(None) | Err(_) => break,
-                        }
-                    }
-                }
+            if !fill(&mut rx, &mut batch, self.cfg.batch_size) {
+                tokio::time::sleep_until(linger_until).await;
+                fill(&mut rx, &mut batch, self.cfg.batch_size);
             }
             self.write(std::mem::take(&mut batch)).await;
             self.maybe_replay().await;
