@@ -1,16 +1,19 @@
 //! Feeds the offline trainer (`scripts/train-injection-detector.py`) the
-//! detector's own features, so training and screening share one featuriser.
+//! detector's own features, so training and screening share one featuriser;
+//! with `--screen`, reports what the real `screen()` says instead.
 //!
-//! Reads JSON lines `{"text": "...", "whole": bool}` on stdin and writes, for
+//! Reads JSON lines `{"text": "...", "whole": bool}` on stdin. Writes, for
 //! every window of every line, little-endian u32s: the line's index, the
 //! number of features (repeats counted), the number of distinct buckets, then
-//! `(bucket, count)` pairs.
+//! `(bucket, count)` pairs. With `--screen`: one JSON line per input line,
+//! `{"threat", "score", "reason"}`.
 
 use std::io::{self, BufRead, BufWriter, Write};
 
-use heliport_core::injection::training_features;
+use heliport_core::injection::{screen, training_features};
 
 fn main() -> io::Result<()> {
+    let screen_mode = std::env::args().any(|a| a == "--screen");
     let stdin = io::stdin();
     let mut out = BufWriter::new(io::stdout().lock());
     for (i, line) in stdin.lock().lines().enumerate() {
@@ -18,6 +21,16 @@ fn main() -> io::Result<()> {
         let v: serde_json::Value = serde_json::from_str(&line)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let text = v.get("text").and_then(|t| t.as_str()).unwrap_or_default();
+        if screen_mode {
+            let verdict = screen(text);
+            let row = serde_json::json!({
+                "threat": verdict.threat,
+                "score": verdict.score,
+                "reason": verdict.reason,
+            });
+            writeln!(out, "{row}")?;
+            continue;
+        }
         let whole = v.get("whole").and_then(|w| w.as_bool()).unwrap_or(false);
         for mut feats in training_features(text, whole) {
             let total = feats.len() as u32;
