@@ -84,6 +84,10 @@ def in_venv():
 
 def bootstrap():
     """Re-runs this script inside .venv-injection with the pinned packages."""
+    # One BLAS thread: a reduction split across threads may sum in another
+    # order from run to run, and the weights must come out bit for bit.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
     py = VENV / "bin" / "python"
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)

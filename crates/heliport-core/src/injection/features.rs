@@ -3,7 +3,7 @@
 //! and screening can never disagree on them.
 
 /// Bumped whenever the features change; a model trained on other features is refused.
-pub(super) const VERSION: u32 = 1;
+pub(super) const VERSION: u32 = 2;
 /// Features hash into `2^BITS` buckets.
 pub(super) const BITS: u32 = 18;
 

@@ -39,9 +39,14 @@ const MODEL_BYTES: &[u8] = include_bytes!("../../data/injection/model.bin");
 const WINDOW: usize = 1024;
 /// ...and start this many bytes apart, so every sentence sits whole in one.
 const STRIDE: usize = 512;
-/// Of a longer text only the first `HEAD` and last `TAIL` bytes are screened:
-/// a 1 MB prompt costs about as much as a 256 KiB one (about 10 ms), and an
-/// instruction is most effective at either end of a prompt.
+/// Texts longer than this are also scored in small windows, so a sentence
+/// hidden in a long document is not drowned by the text around it...
+const SMALL_WINDOW: usize = 256;
+/// ...which start this many bytes apart.
+const SMALL_STRIDE: usize = 128;
+/// Of a longer text only the first `HEAD` and last `TAIL` bytes are screened,
+/// so a 1 MB (or 100 MB) prompt costs about as much as a 256 KiB one (tens of
+/// milliseconds); instructions aimed at the model usually sit near either end.
 const HEAD: usize = 192 * 1024;
 /// See [`HEAD`].
 const TAIL: usize = 64 * 1024;
@@ -111,8 +116,9 @@ impl Verdict {
     }
 }
 
-/// The linear model: `logit = bias + scale * sum(weights[feature]) / sqrt(n)`
-/// over the `n` hashed features of a window (repeats counted).
+/// The linear model: `logit = bias + scale * sum(weights[b]) / sqrt(n)` over
+/// the `n` distinct feature buckets `b` of a window (binary features, L2
+/// normalised, so repeating a text does not change its score).
 struct Model {
     bits: u32,
     scale: f32,
@@ -155,15 +161,30 @@ impl Model {
         }
     }
 
-    /// The attack probability of one window of normalised text.
-    fn window_score(&self, window: &str) -> f32 {
+    /// The attack probability of one window of normalised text. `seen` is an
+    /// all-zero bitset of `2^bits` bits that drops repeated buckets; the bits
+    /// set here are cleared again through `touched` (cheaper than clearing
+    /// 32 KiB per window).
+    fn window_score(&self, window: &str, seen: &mut [u64], touched: &mut Vec<u32>) -> f32 {
         debug_assert!(self.bits == features::BITS);
         let mut sum: i64 = 0;
-        let mut n: u32 = 0;
         for_each_feature(window, |b| {
-            sum += i64::from(self.weight(b));
-            n += 1;
+            if let Some(word) = seen.get_mut((b >> 6) as usize) {
+                let bit = 1u64 << (b & 63);
+                if *word & bit == 0 {
+                    *word |= bit;
+                    sum += i64::from(self.weight(b));
+                    touched.push(b);
+                }
+            }
         });
+        let n = touched.len();
+        for &b in touched.iter() {
+            if let Some(word) = seen.get_mut((b >> 6) as usize) {
+                *word = 0;
+            }
+        }
+        touched.clear();
         let logit = if n == 0 {
             self.bias
         } else {
@@ -181,9 +202,17 @@ pub fn model_ready() -> bool {
     MODEL.is_some()
 }
 
-/// The windows a normalised text is scored in: one when it is short, else
-/// [`WINDOW`]-byte slices every [`STRIDE`] bytes (cut at char boundaries).
+/// The windows a normalised text is scored in: [`WINDOW`]-byte slices every
+/// [`STRIDE`] bytes (one when the text is short) and, for a text longer than
+/// [`SMALL_WINDOW`], [`SMALL_WINDOW`]-byte slices every [`SMALL_STRIDE`] too.
 fn windows(s: &str) -> impl Iterator<Item = &str> {
+    let small = (s.len() > SMALL_WINDOW).then(|| windows_of(s, SMALL_WINDOW, SMALL_STRIDE));
+    windows_of(s, WINDOW, STRIDE).chain(small.into_iter().flatten())
+}
+
+/// `size`-byte slices of `s` every `stride` bytes, cut at char boundaries;
+/// one (possibly empty) slice when `s` is no longer than `size`.
+fn windows_of(s: &str, size: usize, stride: usize) -> impl Iterator<Item = &str> {
     let len = s.len();
     let boundary = move |mut i: usize| {
         while i < len && !s.is_char_boundary(i) {
@@ -194,8 +223,8 @@ fn windows(s: &str) -> impl Iterator<Item = &str> {
     let mut start = Some(0usize);
     std::iter::from_fn(move || {
         let from = start?;
-        let to = boundary(from.saturating_add(WINDOW));
-        start = (to < len).then(|| boundary(from + STRIDE));
+        let to = boundary(from.saturating_add(size));
+        start = (to < len).then(|| boundary(from + stride));
         s.get(from..to)
     })
 }
@@ -208,6 +237,9 @@ enum View {
 }
 
 struct Best {
+    /// Scratch bitset and bucket list for [`Model::window_score`].
+    seen: Vec<u64>,
+    touched: Vec<u32>,
     score: f32,
     view: View,
     obfuscated: bool,
@@ -218,7 +250,7 @@ struct Best {
 impl Best {
     fn offer(&mut self, model: &Model, norm: &Normalized, view: View) {
         for w in windows(&norm.text) {
-            let s = model.window_score(w);
+            let s = model.window_score(w, &mut self.seen, &mut self.touched);
             if s > self.score {
                 self.score = s;
                 self.view = view;
@@ -253,14 +285,17 @@ fn bounded(text: &str) -> (&str, &str) {
 /// Screens one text (the user-supplied part of a request; see [`user_text`])
 /// for prompt injection and jailbreak attempts.
 ///
-/// Pure and allocation-light: a few KB screen in tens of microseconds; long
-/// texts are bounded (see [`HEAD`]). Should the compiled-in model be
+/// Pure and allocation-light (a normalised copy of the text and a 32 KiB
+/// bitset per call): a few KB screen in well under a millisecond; long texts
+/// are bounded (see [`HEAD`]). Should the compiled-in model be
 /// unreadable, every text is clean (tests guarantee it is readable).
 pub fn screen(text: &str) -> Verdict {
     let Some(model) = MODEL.as_ref() else {
         return Verdict::clean(0.0, 1.0);
     };
     let mut best = Best {
+        seen: vec![0u64; (1usize << features::BITS) / 64],
+        touched: Vec::with_capacity(8 * 1024),
         score: 0.0,
         view: View::Plain,
         obfuscated: false,
@@ -468,8 +503,9 @@ mod cues {
 }
 
 /// Features for the offline trainer (`examples/injection_features.rs`): the
-/// hashed features (repeats kept) of each window of `text`'s plain view, or of
-/// the whole normalised text as one window when `whole`. Not a stable API.
+/// hashed feature buckets (repeats kept; the trainer keeps distinct ones) of
+/// each window of `text`'s plain view, or of the whole normalised text as one
+/// window when `whole`. Not a stable API.
 #[doc(hidden)]
 pub fn training_features(text: &str, whole: bool) -> Vec<Vec<u32>> {
     let norm = normalize(text);

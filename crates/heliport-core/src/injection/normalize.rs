@@ -150,17 +150,23 @@ fn fix_words(buf: &mut [char]) -> bool {
                 }
             }
         }
-        let leety = word.iter().filter(|&&c| leet(c).is_some()).count();
+        let leet_digits = word
+            .iter()
+            .filter(|&&c| c.is_ascii_digit() && leet(c).is_some())
+            .count();
         let other_digits = word
             .iter()
             .any(|&c| c.is_ascii_digit() && leet(c).is_none());
-        if letters >= 2 && leety >= 1 && !other_digits && word.len() >= 3 {
+        // `@` and `$` alone are leet only at a word's start (`@ll`, `$ecret`),
+        // not inside one: `user@example` is an address.
+        let leading_sign = matches!(word.first(), Some('@' | '$'));
+        if letters >= 2 && (leet_digits >= 1 || leading_sign) && !other_digits && word.len() >= 3 {
             for c in word.iter_mut() {
                 if let Some(l) = leet(*c) {
                     *c = l;
                 }
             }
-            changed = true;
+            changed |= leet_digits >= 1;
         }
     }
     changed
@@ -294,6 +300,9 @@ mod tests {
     fn plain_text_is_lowercased_and_spaced_once() {
         assert_eq!(n("  Hello,\n\n  World!\t"), "hello, world!");
         assert!(!normalize("Hello, World! sha256 x86 2024 h264 gpt-4").obfuscated);
+        let mail = normalize("Write to attacker@evil.example or @support");
+        assert_eq!(mail.text, "write to attacker@evil.example or asupport");
+        assert!(!mail.obfuscated);
         assert_eq!(
             n("Hello, World! sha256 x86 2024 h264 gpt-4"),
             "hello, world! sha256 x86 2024 h264 gpt-4"
