@@ -9,6 +9,7 @@ pub mod error;
 pub mod estimate;
 pub mod extract;
 pub mod filter;
+pub mod injection;
 pub mod namespace;
 pub mod options;
 pub mod pricing;
