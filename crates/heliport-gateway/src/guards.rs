@@ -1,8 +1,11 @@
 //! The guards phase (SPEC §3.5, §3.6): screening a chat request before it
-//! goes upstream. `Helicone-Moderations-Enabled` sends the latest user
-//! message to OpenAI's moderation endpoint; a flagged prompt is refused with
-//! `PROMPT_FLAGGED_FOR_MODERATION` and never forwarded. The moderation call
-//! is recorded as a child of the request.
+//! goes upstream. `Helicone-LLM-Security-Enabled` runs the user-supplied text
+//! through heliport's prompt-injection detector (then, when configured, an
+//! external classifier); a threat is refused with `PROMPT_THREAT_DETECTED`.
+//! `Helicone-Moderations-Enabled` sends the latest user message to OpenAI's
+//! moderation endpoint; a flagged prompt is refused with
+//! `PROMPT_FLAGGED_FOR_MODERATION`. Neither is ever forwarded. The moderation
+//! call is recorded as a child of the request.
 
 use std::time::Instant;
 
@@ -10,6 +13,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use heliport_core::error::{ErrorCode, GatewayError};
 use heliport_core::extract::{self, ApiFlavor};
+use heliport_core::injection;
 use heliport_core::provider::join_url;
 use heliport_core::record::{CapturedBody, Exchange};
 use heliport_core::redact::redact_query;
@@ -23,8 +27,23 @@ use crate::pipeline::{self, Ctx, Rejection};
 use crate::state::GatewayState;
 use crate::upstream::Pool;
 
-/// Largest moderation answer read.
+/// Largest moderation or classifier answer read.
 const MODERATION_ANSWER_BYTES: usize = 1 << 20;
+
+/// User text up to this size is screened on the request's own task; longer
+/// text (about 75 ns a byte) goes to the blocking pool so that it never
+/// holds up the other connections of a worker thread.
+const SCREEN_INLINE_BYTES: usize = 1 << 10;
+
+/// `Helicone-LLM-Security-Enabled` settings (`security.*`).
+#[derive(Debug, Clone, Default)]
+pub struct SecuritySettings {
+    /// An external classifier asked after heliport's own detector finds
+    /// nothing: POST `{"text"}`, answering `{"threat": bool}`.
+    pub classifier_url: Option<String>,
+    /// Let the request through when the classifier fails.
+    pub fail_open: bool,
+}
 
 /// Moderation settings (`moderation.*`).
 #[derive(Debug, Clone)]
@@ -62,6 +81,17 @@ fn chat_flavor(ctx: &Ctx) -> Option<ApiFlavor> {
     }
 }
 
+/// Which chat API a request to screen for threats speaks: the moderation
+/// ones, and Gemini's `generateContent`, whose user parts the detector reads.
+fn security_flavor(ctx: &Ctx) -> Option<ApiFlavor> {
+    chat_flavor(ctx).or_else(|| {
+        let route = ctx.route.as_ref()?;
+        let path = route.upstream_path.split('?').next().unwrap_or_default();
+        (ctx.method == Method::POST && ApiFlavor::from_path(path) == ApiFlavor::Gemini)
+            .then_some(ApiFlavor::Gemini)
+    })
+}
+
 /// Screen the request as its safety headers ask.
 pub(crate) async fn screen(
     state: &GatewayState,
@@ -72,16 +102,27 @@ pub(crate) async fn screen(
     if !moderate && !secure {
         return Ok(());
     }
-    let Some(flavor) = chat_flavor(ctx) else {
-        let header = if moderate {
-            "Helicone-Moderations-Enabled"
+    let flavor = if moderate {
+        chat_flavor(ctx)
+    } else {
+        security_flavor(ctx)
+    };
+    let Some(flavor) = flavor else {
+        let (header, which) = if moderate {
+            (
+                "Helicone-Moderations-Enabled",
+                "OpenAI chat/completions or responses, Anthropic messages",
+            )
         } else {
-            "Helicone-LLM-Security-Enabled"
+            (
+                "Helicone-LLM-Security-Enabled",
+                "OpenAI chat/completions or responses, Anthropic messages, Gemini generateContent",
+            )
         };
         return Err(GatewayError::new(
             ErrorCode::InvalidHeader,
             format!(
-                "{header}: screening applies to chat requests (OpenAI chat/completions or responses, Anthropic messages), not to {} {}",
+                "{header}: screening applies to chat requests ({which}), not to {} {}",
                 ctx.method,
                 redact_query(ctx.path.split('?').next().unwrap_or_default())
             ),
@@ -95,10 +136,101 @@ pub(crate) async fn screen(
         )
         .into());
     }
+    // The detector first: it needs no network and costs nothing upstream.
+    if secure {
+        security(state, ctx, flavor).await?;
+    }
     if moderate {
         moderation(state, ctx, client_headers, flavor).await?;
     }
     Ok(())
+}
+
+/// SPEC §3.6: the user-supplied text through the detector, then through the
+/// operator's classifier when one is configured.
+async fn security(state: &GatewayState, ctx: &mut Ctx, flavor: ApiFlavor) -> Result<(), Rejection> {
+    let text = injection::user_text(flavor, &ctx.request_body);
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    let (verdict, text) = if text.len() <= SCREEN_INLINE_BYTES {
+        (injection::screen(&text), text)
+    } else {
+        tokio::task::spawn_blocking(move || (injection::screen(&text), text))
+            .await
+            .map_err(|e| GatewayError::new(ErrorCode::Internal, format!("screening failed: {e}")))?
+    };
+    if verdict.threat {
+        let kind = verdict.kind.map_or("prompt injection", |k| k.as_str());
+        return Err(threat(ctx, kind, Some(verdict.score), "heliport"));
+    }
+    let Some(url) = state.cfg.security.classifier_url.as_deref() else {
+        return Ok(());
+    };
+    match classify(state, url, &text).await {
+        Ok(false) => Ok(()),
+        Ok(true) => Err(threat(ctx, "prompt injection", None, "classifier")),
+        Err(why) if state.cfg.security.fail_open => {
+            metrics::counter!("heliport_security_classifier_errors_total").increment(1);
+            tracing::warn!(request_id = %ctx.request_id, "the security classifier failed, letting the request through (security.fail_open): {why}");
+            Ok(())
+        }
+        Err(why) => {
+            metrics::counter!("heliport_security_classifier_errors_total").increment(1);
+            Err(GatewayError::new(
+                ErrorCode::UpstreamUnreachable,
+                format!("the security classifier could not be asked: {why}"),
+            )
+            .into())
+        }
+    }
+}
+
+/// The refusal of a request found to be a threat.
+fn threat(ctx: &mut Ctx, kind: &str, score: Option<f32>, by: &'static str) -> Rejection {
+    metrics::counter!("heliport_security_threats_total", "by" => by).increment(1);
+    ctx.threat = true;
+    let mut details = serde_json::Map::new();
+    details.insert("reason".into(), json!(kind));
+    details.insert("detected_by".into(), json!(by));
+    if let Some(score) = score {
+        // Two decimals: enough to compare, without float noise.
+        details.insert("score".into(), json!((score * 100.0).round() / 100.0));
+    }
+    GatewayError::new(
+        ErrorCode::PromptThreat,
+        format!("the prompt looks like a prompt-injection or jailbreak attempt ({kind}) and was not sent to the model"),
+    )
+    .with_details(details)
+    .into()
+}
+
+/// Ask the operator's classifier: POST `{"text"}`, answer `{"threat": bool}`.
+async fn classify(state: &GatewayState, url: &str, text: &str) -> Result<bool, String> {
+    let body = Bytes::from(json!({ "text": text }).to_string());
+    let req = Request::post(url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(body))
+        .map_err(|e| format!("cannot build the classifier request: {e}"))?;
+    let resp = state
+        .upstream
+        .send(req, Pool::Open, state.cfg.upstream_timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(format!("it answered {status}"));
+    }
+    let answer = Limited::new(resp.into_body(), MODERATION_ANSWER_BYTES)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| format!("its answer could not be read: {e}"))?;
+    let v: Value =
+        serde_json::from_slice(&answer).map_err(|e| format!("its answer is not JSON: {e}"))?;
+    v.get("threat")
+        .and_then(Value::as_bool)
+        .ok_or_else(|| "its answer has no boolean \"threat\"".to_string())
 }
 
 /// The moderation call's outcome.
@@ -205,7 +337,7 @@ async fn call_moderation(
         Err(e) => {
             child.failure = Some("upstream_unreachable".into());
             finish(state, child, began);
-            return Err(format!("{e:?}"));
+            return Err(e.to_string());
         }
     };
     let status = resp.status();

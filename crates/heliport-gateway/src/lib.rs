@@ -20,6 +20,6 @@ pub mod state;
 pub mod tee;
 pub mod upstream;
 
-pub use guards::ModerationSettings;
+pub use guards::{ModerationSettings, SecuritySettings};
 pub use server::router;
 pub use state::{AuthMode, GatewayConfig, GatewayState, OnStoreError};

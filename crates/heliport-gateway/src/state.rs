@@ -79,6 +79,8 @@ pub struct GatewayConfig {
     pub on_limit_store_error: OnStoreError,
     /// `Helicone-Moderations-Enabled` settings.
     pub moderation: crate::guards::ModerationSettings,
+    /// `Helicone-LLM-Security-Enabled` settings.
+    pub security: crate::guards::SecuritySettings,
 }
 
 /// Shared by every request.

@@ -97,6 +97,8 @@ enum Route {
     Capture,
     /// An OTLP/HTTP traces collector (`/v1/traces`): accepted and kept for inspection.
     Traces,
+    /// A prompt-security classifier (`/classify`): `{"text"}` to `{"threat"}`.
+    Classify,
     Gemini {
         model: String,
         stream: bool,
@@ -116,6 +118,9 @@ impl Route {
         }
         if path.ends_with("/v1/traces") {
             return Route::Traces;
+        }
+        if path.ends_with("/classify") {
+            return Route::Classify;
         }
         if let Some(idx) = path.rfind("/models/") {
             let rest = &path[idx + "/models/".len()..];
@@ -337,6 +342,15 @@ async fn respond(
         }
     };
 
+    if route == Route::Classify {
+        let text = json.get("text").and_then(Value::as_str).unwrap_or_default();
+        let threat = text.contains("THREATME");
+        return Ok(json_response(
+            StatusCode::OK,
+            json!({ "threat": threat }).to_string(),
+        ));
+    }
+
     let (prompt_keys, default_model): (&[&str], &str) = match &route {
         Route::Chat => (&["messages"], "mock-model"),
         Route::Completions => (&["prompt"], "mock-model"),
@@ -345,7 +359,7 @@ async fn respond(
         Route::Moderations => (&["input"], "omni-moderation-latest"),
         Route::Messages => (&["system", "messages"], "mock-model"),
         Route::Gemini { .. } => (&["contents", "systemInstruction", "system_instruction"], ""),
-        Route::NotFound | Route::Capture | Route::Traces => (&[], ""),
+        Route::NotFound | Route::Capture | Route::Traces | Route::Classify => (&[], ""),
     };
     let model = match (&controls.model, &route) {
         (Some(m), _) => m.clone(),
@@ -380,7 +394,7 @@ async fn respond(
         Route::Messages => anthropic::messages(&json, &cx),
         Route::Gemini { stream: false, .. } => gemini::generate(&cx),
         Route::Gemini { sse, .. } => gemini::stream(&cx, *sse),
-        Route::NotFound | Route::Capture | Route::Traces => {
+        Route::NotFound | Route::Capture | Route::Traces | Route::Classify => {
             return Ok(invalid_request(flavor, "unreachable"))
         }
     };

@@ -14,6 +14,7 @@
 //! | `/moderations` | OpenAI moderations (`FLAGME` is flagged) |
 //! | `/capture/`, `/batch/` | PostHog capture: accepted (`{"status":1}`), kept for inspection |
 //! | `/v1/traces` | an OTLP/HTTP traces collector: accepted, kept for inspection |
+//! | `/classify` | a prompt-security classifier: `{"text"}` answered `{"threat"}`, true when the text holds `THREATME` |
 //! | `/messages` | Anthropic Messages (JSON or SSE) |
 //! | `/models/{m}:generateContent` | Gemini |
 //! | `/models/{m}:streamGenerateContent` | Gemini stream (`?alt=sse` for SSE, else a JSON array) |

@@ -211,6 +211,20 @@ async fn serve(
     let default_org = store.ensure_default_org().await?;
     let keys = Arc::new(KeyCache::load(store.clone()).await?);
     let _refresher = keys.spawn_refresher(Duration::from_secs(cfg.auth.key_refresh_secs.max(1)));
+    if let Some(url) = cfg
+        .security
+        .classifier_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    {
+        heliport_core::target::parse_http_url(url)
+            .map_err(|e| format!("security.classifier_url: {e}"))?;
+    }
+    // Compiled in and tested, so this is a build defect; screening must never
+    // quietly pass everything.
+    if !heliport_core::injection::model_ready() {
+        return Err("the prompt-injection model built into heliport did not load".into());
+    }
     let on_limit_store_error: heliport_gateway::OnStoreError =
         cfg.rate_limit.on_store_error.parse()?;
     let (cache, limiter) = match cfg.redis.url.as_deref().filter(|u| !u.trim().is_empty()) {
@@ -237,6 +251,14 @@ async fn serve(
                 api_key: cfg.moderation.api_key.clone(),
                 model: cfg.moderation.model.clone(),
                 fail_open: cfg.moderation.fail_open,
+            },
+            security: heliport_gateway::SecuritySettings {
+                classifier_url: cfg
+                    .security
+                    .classifier_url
+                    .clone()
+                    .filter(|u| !u.trim().is_empty()),
+                fail_open: cfg.security.fail_open,
             },
         },
         providers,

@@ -92,7 +92,7 @@ async fn send_once(upstream: &Upstream, out: &Outgoing) -> Result<(), (String, b
         .await
         .map_err(|e| {
             let retryable = e.retryable();
-            (format!("{e:?}"), retryable)
+            (e.to_string(), retryable)
         })?;
     let status = resp.status();
     // The answer is read so the connection can be reused.

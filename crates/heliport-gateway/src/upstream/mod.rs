@@ -105,6 +105,17 @@ pub enum UpstreamError {
     Timeout(std::time::Duration),
 }
 
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamError::Forbidden(why) => write!(f, "not allowed: {why}"),
+            UpstreamError::Unreachable(why) => write!(f, "unreachable: {why}"),
+            UpstreamError::Tls(why) => f.write_str(why),
+            UpstreamError::Timeout(t) => write!(f, "no answer within {}s", t.as_secs()),
+        }
+    }
+}
+
 impl UpstreamError {
     /// Whether another attempt may succeed (SPEC §3.1: connection failures
     /// and timeouts are retried; a forbidden address or a certificate that
