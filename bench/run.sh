@@ -97,11 +97,13 @@ command -v curl >/dev/null || need_pkg curl curl
 command -v openssl >/dev/null || need_pkg openssl openssl
 
 if [ "$SKIP_BUILD" != 1 ]; then
-  log "cargo build --release -p heliport"
-  cargo build --release -p heliport >&2
+  log "cargo build --release -p heliport (and the first-event client)"
+  cargo build --release -p heliport --bin heliport --example first_event >&2
 fi
 BIN=$ROOT/target/release/heliport
+FIRST_EVENT=$ROOT/target/release/examples/first_event
 [ -x "$BIN" ] || die "no $BIN"
+[ -x "$FIRST_EVENT" ] || die "no $FIRST_EVENT (cargo build --release -p heliport --example first_event)"
 
 # ---------------------------------------------------------------- helpers
 USED_PORTS=" "
@@ -542,6 +544,92 @@ LOG_FIRST=$(grep -m1 -E 'ERROR|WARN' "$TMP/heliport.log" | sed -E 's/\x1b\[[0-9;
 RSS_DRAINED_KB=$(awk '/^VmRSS:/{print $2}' "/proc/$HELI_PID/status")
 HELI_MOCK_SEEN=$((HELI_MOCK_SEEN + SMOKE_HELI))
 
+# ---------------------------------------------------------------- first event
+# Time from a streaming request to its first event over one keep-alive
+# connection, sequential requests; the mock paces its events 1 ms apart, as a
+# provider does, so the first event travels alone. Runs alternate between
+# targets, ROUNDS times; medians of the p50s.
+FE_N=${FE_N:-400}
+FE_BODY='{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello"}],"stream":true,"stream_options":{"include_usage":true}}'
+declare -A FE
+for r in $(seq 1 "$ROUNDS"); do
+  for t in "${TARGETS[@]}"; do
+    log "first event: $t, round $r of $ROUNDS ($FE_N requests)"
+    extra=()
+    if [ "$t" = heliport ]; then extra=("Helicone-Auth:Bearer $KEY"); fi
+    out=$("${PIN_WRK[@]}" "$FIRST_EVENT" "${URL[$t]}$PATH_CHAT" "$FE_N" "$FE_BODY" \
+      "Authorization:Bearer sk-test" "x-mock-chunk-delay-ms:1" "x-mock-words:1" "${extra[@]}") \
+      || die "first_event failed against $t: $out"
+    FE[$t/$r]=$(sed -nE 's/.*"p50_us":([0-9]+).*/\1/p' <<<"$out")
+  done
+done
+for t in "${TARGETS[@]}"; do
+  v=""; for r in $(seq 1 "$ROUNDS"); do v="$v ${FE[$t/$r]}"; done
+  FE[$t]=$(median <<<"$v")
+done
+drain_heliport
+
+# ---------------------------------------------------------------- scaling
+# How cost grows with the work: each case at two sizes, heliport and nginx
+# back to back at c4, against a small plain request. heliport's peak RSS is
+# reset before each of its runs (clear_refs) and read after, so the growth is
+# what that work held.
+SCONC=${SCONC:-4}
+scale_script() { # name kind size
+  local f="$TMP/scale-$1.lua"
+  {
+    echo 'wrk.method = "POST"'
+    echo 'wrk.headers["Content-Type"] = "application/json"'
+    echo 'wrk.headers["Authorization"] = "Bearer sk-test"'
+    echo "wrk.headers[\"Helicone-Auth\"] = \"Bearer $KEY\""
+    case $2 in
+      base) echo "wrk.body = '$BODY'" ;;
+      prompt)
+        echo "local pad = string.rep(\"lorem ipsum \", math.floor($3 * 1024 / 12))"
+        echo "wrk.body = '{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"' .. pad .. '\"}]}'" ;;
+      answer)
+        echo "wrk.body = '$BODY'"
+        echo "wrk.headers[\"x-mock-words\"] = \"$3\"" ;;
+      events)
+        echo "wrk.body = '$SBODY'"
+        echo "wrk.headers[\"x-mock-words\"] = \"$3\"" ;;
+      props)
+        echo "wrk.body = '$BODY'"
+        echo "for i = 1, $3 do wrk.headers[\"Helicone-Property-P\" .. i] = \"value-\" .. i end" ;;
+    esac
+  } >"$f"
+}
+SCALE=("base base 0" "prompt50 prompt 50" "prompt100 prompt 100" "answer50k answer 50000" "answer100k answer 100000"
+       "events1000 events 1000" "events2000 events 2000" "props50 props 50" "props100 props 100")
+declare -A SC_US SC_NGX SC_HWM SC_RPS SC_BYTES
+for sc in "${SCALE[@]}"; do
+  read -r name kind size <<<"$sc"
+  scale_script "$name" "$kind" "$size"
+  case $kind in
+    answer|events)
+      if [ "$kind" = answer ]; then b=$BODY; else b=$SBODY; fi
+      SC_BYTES[$name]=$(curl -s -o /dev/null -w '%{size_download}' -X POST "$MOCK$PATH_CHAT" \
+        -H "Content-Type: application/json" -H "x-mock-words: $size" -d "$b") ;;
+  esac
+  for t in heliport nginx; do
+    log "scaling: $name on $t (${TDUR}s c$SCONC)"
+    if [ "$t" = heliport ]; then
+      rss0=$(awk '/^VmRSS:/{print $2}' "/proc/$HELI_PID/status")
+      echo 5 >"/proc/$HELI_PID/clear_refs" 2>/dev/null || true
+    fi
+    run_wrk "$t" "${URL[$t]}" "scale-$name" "$SCONC" "$TDUR"
+    us=$(awk -v t="$LAST_PROXY_TICKS" -v k="$TICK" -v n="$LAST_REQS" 'BEGIN{printf "%.0f", (n > 0) ? 1e6 * t / k / n : 0}')
+    if [ "$t" = heliport ]; then
+      SC_US[$name]=$us; SC_RPS[$name]=$LAST_RPS
+      hwm=$(awk '/^VmHWM:/{print $2}' "/proc/$HELI_PID/status")
+      SC_HWM[$name]=$((hwm > rss0 ? hwm - rss0 : 0))
+      drain_heliport
+    else
+      SC_NGX[$name]=$us
+    fi
+  done
+done
+
 # ---------------------------------------------------------------- report
 calc() { awk "BEGIN{printf \"$1\", $2}"; }
 mib() { calc "%.1f" "$1 / 1024"; }
@@ -658,3 +746,64 @@ done
 echo
 echo "- TLS mock connections over the whole TLS run: $TLS_CONNS (HTTP/2 multiplexes every concurrent request on one)"
 echo "- every request recorded: ${RECORDS:-0} records ≥ $EXPECT completed requests, none dropped — $(ok "${RECORDS:-0} >= $EXPECT && $DROPPED == 0")"
+
+echo
+echo "First event of a stream at 1 connection (\`examples/first_event.rs\`: $FE_N sequential streaming requests on one keep-alive connection per run, the mock pacing events 1 ms apart; medians of $ROUNDS runs' p50, alternating targets):"
+echo
+echo "| target | first event p50 µs | overhead µs |"
+echo "|---|---:|---:|"
+for t in "${TARGETS[@]}"; do
+  if [ "$t" = mock ]; then o="—"; else o=$(calc "%+.0f" "${FE[$t]} - ${FE[mock]}"); fi
+  echo "| $t | ${FE[$t]} | $o |"
+done
+echo
+echo "How cost grows with the work (heliport and nginx at c$SCONC, ${TDUR}s each; CPU per request; \"extra\" = heliport's µs/req above the small plain request; \"per doubling\" = extra at the larger size ÷ extra at the smaller, 2.0 for a cost linear in size; peak RSS growth = heliport's VmHWM during the run above its RSS before it):"
+echo
+echo "| case | size | heliport req/s | heliport µs/req | nginx µs/req | extra µs | per doubling | peak RSS growth MiB |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
+prev_extra=0
+for sc in "${SCALE[@]}"; do
+  read -r name kind size <<<"$sc"
+  extra=$(calc "%.0f" "${SC_US[$name]} - ${SC_US[base]}")
+  case $kind in
+    base) label="small plain request"; sz="—" ;;
+    prompt) label="prompt"; sz="${size} KB" ;;
+    answer) label="JSON answer"; sz="$(calc "%.2f" "${SC_BYTES[$name]} / 1e6") MB" ;;
+    events) label="stream"; sz="$size events, $(calc "%.0f" "${SC_BYTES[$name]} / 1e3") KB" ;;
+    props) label="properties"; sz="$size headers" ;;
+  esac
+  dbl="—"
+  case $name in
+    prompt100|answer100k|events2000|props100) dbl=$(calc "%.1f" "($prev_extra > 0) ? $extra / $prev_extra : 0") ;;
+  esac
+  prev_extra=$extra
+  printf '| %s | %s | %.0f | %s | %s | %s | %s | %s |\n' "$label" "$sz" "${SC_RPS[$name]}" "${SC_US[$name]}" \
+    "${SC_NGX[$name]}" "$( [ "$kind" = base ] && echo — || echo "$extra")" "$dbl" "$(mib "${SC_HWM[$name]}")"
+done
+echo
+echo "Issue 7's goals (every request recorded, same run as the nginx floor):"
+echo
+echo "| measure | heliport | must | goal | |"
+echo "|---|---:|---:|---:|---|"
+goal_row() { # label value must-expr goal-expr must-text goal-text
+  local st="MISSED"
+  if [ "$(ok "$3")" = met ]; then st="must met"; fi
+  if [ "$(ok "$4")" = met ]; then st="goal met"; fi
+  echo "| $1 | $2 | $5 | $6 | $st |"
+}
+r_plain=$(calc "%.2f" "${RPS[heliport/plain/32]} / ${RPS[nginx/plain/32]}")
+r_stream=$(calc "%.2f" "${RPS[heliport/stream/32]} / ${RPS[nginx/stream/32]}")
+ho=$(calc "%.3f" "${P50[heliport/plain/1]} - ${P50[mock/plain/1]}")
+no=$(calc "%.3f" "${P50[nginx/plain/1]} - ${P50[mock/plain/1]}")
+x_ovh=$(calc "%.1f" "($no > 0.0005) ? $ho / $no : 99")
+fh=$(calc "%.0f" "${FE[heliport]} - ${FE[mock]}"); fn=$(calc "%.0f" "${FE[nginx]} - ${FE[mock]}")
+x_fe=$(calc "%.1f" "($fn > 0) ? $fh / $fn : 99")
+x_cpu=$(calc "%.1f" "${US_PER_REQ[heliport/plain/32]} / ${US_PER_REQ[nginx/plain/32]}")
+x_cpus=$(calc "%.1f" "${US_PER_REQ[heliport/stream/32]} / ${US_PER_REQ[nginx/stream/32]}")
+goal_row "non-streaming req/s at 32 connections ÷ nginx" "$r_plain" "$r_plain >= 0.6" "$r_plain >= 0.8" "≥ 0.6" "≥ 0.8"
+goal_row "streaming req/s at 32 connections ÷ nginx" "$r_stream" "$r_stream >= 0.6" "$r_stream >= 0.8" "≥ 0.6" "≥ 0.8"
+goal_row "overhead at 1 connection, non-streaming ÷ nginx's" "$x_ovh × ($ho vs $no ms)" "$x_ovh <= 1.5" "$x_ovh <= 1.2" "≤ 1.5 ×" "≤ 1.2 ×"
+goal_row "first-event overhead of a stream at 1 connection ÷ nginx's" "$x_fe × ($fh vs $fn µs)" "$x_fe <= 2" "$x_fe <= 1.5" "≤ 2 ×" "≤ 1.5 ×"
+goal_row "CPU per proxied request ÷ nginx's (c32 non-streaming)" "$x_cpu × (${US_PER_REQ[heliport/plain/32]} vs ${US_PER_REQ[nginx/plain/32]} µs)" "$x_cpu <= 2" "$x_cpu <= 1.5" "≤ 2 ×" "≤ 1.5 ×"
+goal_row "CPU per proxied request ÷ nginx's (c32 streaming)" "$x_cpus × (${US_PER_REQ[heliport/stream/32]} vs ${US_PER_REQ[nginx/stream/32]} µs)" "$x_cpus <= 2" "$x_cpus <= 1.5" "≤ 2 ×" "≤ 1.5 ×"
+goal_row "RSS after load" "$(mib "$RSS_KB") MiB" "$RSS_KB < 65536" "$RSS_KB < 49152" "< 64 MiB" "< 48 MiB"

@@ -16,9 +16,11 @@ pub struct OptionError {
     pub message: String,
 }
 
+/// An error about `header`, named as users write it (`helicone-user-id` →
+/// `Helicone-User-Id`), only when there is an error to report.
 fn err(header: &str, message: impl Into<String>) -> OptionError {
     OptionError {
-        header: header.to_string(),
+        header: display_name(header),
         message: message.into(),
     }
 }
@@ -276,12 +278,11 @@ impl RequestOptions {
             if !lname.starts_with("helicone-") {
                 continue;
             }
-            let shown = display_name(lname);
             // Header values are UTF-8 text (SPEC §1): properties, users and
             // sessions may hold any Unicode.
             let result = std::str::from_utf8(value.as_bytes())
-                .map_err(|_| err(&shown, "the value is not valid UTF-8 text"))
-                .and_then(|v| p.header(lname, &shown, v));
+                .map_err(|_| err(lname, "the value is not valid UTF-8 text"))
+                .and_then(|v| p.header(lname, v));
             p.note(result);
         }
         let finished = p.finish(headers);
@@ -309,7 +310,8 @@ impl<'h> Parser<'h> {
         }
     }
 
-    fn header(&mut self, lname: &'h str, shown: &str, v: &str) -> Result<(), OptionError> {
+    fn header(&mut self, lname: &'h str, v: &str) -> Result<(), OptionError> {
+        let shown = lname;
         let o = &mut self.o;
         if let Some(prop) = lname.strip_prefix(PROPERTY_PREFIX) {
             if prop.is_empty() {
@@ -382,13 +384,13 @@ impl<'h> Parser<'h> {
     fn finish(&mut self, headers: &HeaderMap) -> Result<(), OptionError> {
         let o = &mut self.o;
         for (name, v) in std::mem::take(&mut self.retry_fields) {
-            let shown = display_name(name);
+            let shown = name;
             match name {
                 "helicone-retry-num" => {
-                    let n = parse_u64(&shown, &v, "a whole number of retries from 0 to 10")?;
+                    let n = parse_u64(shown, &v, "a whole number of retries from 0 to 10")?;
                     if n > u64::from(MAX_RETRIES) {
                         return Err(err(
-                            &shown,
+                            shown,
                             format!("at most {MAX_RETRIES} retries are allowed, got {n}"),
                         ));
                     }
@@ -402,7 +404,7 @@ impl<'h> Parser<'h> {
                         .filter(|f| f.is_finite() && *f >= 1.0);
                     o.retry.factor = f.ok_or_else(|| {
                         err(
-                            &shown,
+                            shown,
                             format!(
                                 "expected a number of at least 1 (the backoff multiplier), got '{}'",
                                 truncate_for_message(&v)
@@ -411,12 +413,10 @@ impl<'h> Parser<'h> {
                     })?;
                 }
                 "helicone-retry-min-timeout" => {
-                    o.retry.min_timeout_ms =
-                        parse_u64(&shown, &v, "a whole number of milliseconds")?
+                    o.retry.min_timeout_ms = parse_u64(shown, &v, "a whole number of milliseconds")?
                 }
                 _ => {
-                    o.retry.max_timeout_ms =
-                        parse_u64(&shown, &v, "a whole number of milliseconds")?
+                    o.retry.max_timeout_ms = parse_u64(shown, &v, "a whole number of milliseconds")?
                 }
             }
         }
@@ -444,13 +444,13 @@ impl<'h> Parser<'h> {
         }
 
         for (name, v) in std::mem::take(&mut self.cache_fields) {
-            let shown = display_name(name);
+            let shown = name;
             match name {
                 "helicone-cache-bucket-max-size" => {
-                    let n = parse_u64(&shown, &v, "a whole number from 1 to 20")?;
+                    let n = parse_u64(shown, &v, "a whole number from 1 to 20")?;
                     if n == 0 || n > u64::from(MAX_BUCKET) {
                         return Err(err(
-                            &shown,
+                            shown,
                             format!("expected a whole number from 1 to 20, got {n}"),
                         ));
                     }

@@ -28,7 +28,8 @@ async fn main() -> Result<(), BoxError> {
     tokio::spawn(conn);
     let mut times = Vec::with_capacity(n);
     for _ in 0..n {
-        let mut req = http::Request::post(uri.clone())
+        let target = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut req = http::Request::post(target)
             .header(http::header::HOST, authority.as_str())
             .header(http::header::CONTENT_TYPE, "application/json");
         for h in headers {
