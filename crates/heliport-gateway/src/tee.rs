@@ -155,9 +155,14 @@ where
     cap: usize,
     first_byte_seen: bool,
     idle: Duration,
+    /// When the upstream was last found silent after sending something: the
+    /// idle timeout counts from there. Read from the clock once per silence,
+    /// not once per frame.
     last_frame: Instant,
+    /// Frames arrived since `last_frame` was taken.
+    frames_since: bool,
     /// Armed only while the upstream is pending, re-armed lazily so a busy
-    /// stream costs a clock read per frame, not a timer update.
+    /// stream costs no timer update per frame.
     idle_timer: Option<Pin<Box<tokio::time::Sleep>>>,
     /// `Helicone-Stream-Force-Format`: bytes of an event not yet whole; the
     /// client gets whole events only (the record keeps the upstream's bytes).
@@ -235,6 +240,7 @@ where
             first_byte_seen: false,
             idle,
             last_frame: Instant::now(),
+            frames_since: false,
             idle_timer: None,
             reframe: None,
             out: Outgoing::default(),
@@ -277,6 +283,9 @@ where
     /// not moved on every frame: when it fires early (frames came since it was
     /// set), it is re-armed for the real deadline then.
     fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if std::mem::take(&mut self.frames_since) {
+            self.last_frame = Instant::now();
+        }
         let deadline = self.last_frame + self.idle;
         let timer = self
             .idle_timer
@@ -355,7 +364,7 @@ where
             }
             match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
-                    this.last_frame = Instant::now();
+                    this.frames_since = true;
                     let end = this.inner.is_end_stream();
                     let data = match frame.into_data() {
                         Ok(data) => data,
