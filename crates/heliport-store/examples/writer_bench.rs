@@ -19,7 +19,12 @@ use heliport_core::record::RequestRecord;
 use heliport_core::usage::Usage;
 
 fn record(i: u64, rich: bool) -> RequestRecord {
-    let models = ["gpt-4o", "gpt-4o-mini", "claude-3-5-sonnet", "gemini-1.5-pro"];
+    let models = [
+        "gpt-4o",
+        "gpt-4o-mini",
+        "claude-3-5-sonnet",
+        "gemini-1.5-pro",
+    ];
     let model = models[(i % 4) as usize].to_string();
     let mut r = RequestRecord {
         uid: uuid::Uuid::now_v7(),
@@ -31,7 +36,7 @@ fn record(i: u64, rich: bool) -> RequestRecord {
         target_url: "http://127.0.0.1:9999/v1/chat/completions".into(),
         path: "/v1/chat/completions".into(),
         method: "POST".into(),
-        status: Some(if i % 50 == 0 { 500 } else { 200 }),
+        status: Some(if i % 50 < 1 { 500 } else { 200 }),
         request_model: Some(model.clone()),
         response_model: Some(model.clone()),
         model: Some(model),
@@ -61,7 +66,10 @@ fn record(i: u64, rich: bool) -> RequestRecord {
         r.session_path = Some(format!("/step/{}", i % 8));
         r.session_name = Some("bench".into());
         r.properties = vec![
-            ("environment".into(), ["prod", "staging", "dev"][(i % 3) as usize].into()),
+            (
+                "environment".into(),
+                ["prod", "staging", "dev"][(i % 3) as usize].into(),
+            ),
             ("feature".into(), format!("feature-{}", i % 12)),
             ("customer".into(), format!("customer-{}", i % 500)),
         ];
@@ -73,20 +81,25 @@ fn record(i: u64, rich: bool) -> RequestRecord {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let n: u64 = args.next().map(|a| a.parse().expect("N")).unwrap_or(200_000);
+    let n: u64 = args
+        .next()
+        .map(|a| a.parse().expect("N"))
+        .unwrap_or(200_000);
     let rich = args.next().as_deref() == Some("rich");
     let dir = std::env::temp_dir().join(format!("heliport-writer-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}/bench.db", dir.display());
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(heliport_store::SqliteStore::open(&url)).unwrap();
-    let sink = heliport_store::record_sink::SqliteRecordSink::open(&url).unwrap();
-    let mut versions = heliport_store::record_sink::PromptVersionCache::default();
+    rt.block_on(heliport_store::SqliteStore::open(&url))
+        .unwrap();
+    let sink = heliport_store::sqlite::sink::SqliteRecordSink::open(&url).unwrap();
+    let mut versions = heliport_store::sqlite::sink::PromptVersionCache::default();
     let batch = 512u64;
     let mut busy = Duration::ZERO;
     let mut i = 0;
     while i < n {
-        let mut records: Vec<RequestRecord> = (i..(i + batch).min(n)).map(|k| record(k, rich)).collect();
+        let mut records: Vec<RequestRecord> =
+            (i..(i + batch).min(n)).map(|k| record(k, rich)).collect();
         let t = Instant::now();
         sink.insert(&mut records, &mut versions).unwrap();
         busy += t.elapsed();

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use heliport_store::MetaStore;
 
 use crate::config::Config;
 
@@ -56,7 +57,7 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9999")]
         listen: std::net::SocketAddr,
     },
-    /// Create or upgrade the database schema, then exit.
+    /// Create or upgrade the database schema (and roll up records stored before the rollups existed), then exit.
     Migrate,
 }
 
@@ -180,6 +181,15 @@ async fn mock(listen: std::net::SocketAddr) -> Result<(), BoxError> {
 async fn migrate(cli: &Cli) -> Result<(), BoxError> {
     let cfg = load_config(cli)?;
     heliport_store::SqliteStore::open(&cfg.database_url).await?;
+    if !cfg.database_url.contains(":memory:") {
+        // Opening the writer's connection rolls up records stored before
+        // the rollups existed.
+        let url = cfg.database_url.clone();
+        tokio::task::spawn_blocking(move || {
+            heliport_store::sqlite::sink::SqliteRecordSink::open(&url).map(|_| ())
+        })
+        .await??;
+    }
     println!(
         "database {} is up to date",
         heliport_core::redact::redact_query(&cfg.database_url)
