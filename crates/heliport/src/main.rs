@@ -2,6 +2,7 @@
 
 mod config;
 mod memory;
+mod seed;
 mod serve;
 
 use std::path::PathBuf;
@@ -59,6 +60,22 @@ enum Command {
     },
     /// Create or upgrade the database schema (and roll up records stored before the rollups existed), then exit.
     Migrate,
+    /// Generate realistic synthetic history (models, providers, users, sessions, properties, errors,
+    /// streams, cache hits, retries, prompts) through the record writer's insert path, for demos and benchmarks.
+    Seed {
+        /// Requests to generate.
+        #[arg(long)]
+        rows: u64,
+        /// Days of history, ending now.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Organization name or id (default: the default organization).
+        #[arg(long)]
+        org: Option<String>,
+        /// Random seed: the same seed gives the same history.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -144,6 +161,12 @@ fn main() -> ExitCode {
         }),
         Command::Mock { listen } => runtime.block_on(mock(*listen)),
         Command::Migrate => runtime.block_on(migrate(&cli)),
+        Command::Seed {
+            rows,
+            days,
+            org,
+            seed,
+        } => runtime.block_on(seed_history(&cli, *rows, *days, org.clone(), *seed)),
         Command::Keys(k) => runtime.block_on(async { keys(&load_config(&cli)?, k).await }),
         Command::Orgs(o) => runtime.block_on(async { orgs(&load_config(&cli)?, o).await }),
         Command::Prices(PricesCommand::Show {
@@ -193,6 +216,49 @@ async fn migrate(cli: &Cli) -> Result<(), BoxError> {
     println!(
         "database {} is up to date",
         heliport_core::redact::redact_query(&cfg.database_url)
+    );
+    Ok(())
+}
+
+async fn seed_history(
+    cli: &Cli,
+    rows: u64,
+    days: u32,
+    org: Option<String>,
+    seed: u64,
+) -> Result<(), BoxError> {
+    let cfg = load_config(cli)?;
+    let (store, default_org) = open_store(&cfg).await?;
+    let org = match org {
+        Some(name) => store.find_org(&name).await?,
+        None => default_org,
+    };
+    let prices = serve::load_prices(&cfg)?;
+    let url = cfg.database_url.clone();
+    let opts = seed::SeedOptions {
+        rows,
+        days,
+        org_id: org.id.clone(),
+        seed,
+    };
+    println!(
+        "seeding {rows} requests over {days} days into organization '{}'",
+        org.name
+    );
+    let (written, secs) = tokio::task::spawn_blocking(move || {
+        let sink = heliport_store::sqlite::sink::SqliteRecordSink::open(&url)?;
+        let mut last = std::time::Instant::now();
+        seed::seed(&sink, &prices, &opts, |done, total| {
+            if last.elapsed().as_secs() >= 5 {
+                last = std::time::Instant::now();
+                eprintln!("  {done} / {total}");
+            }
+        })
+    })
+    .await??;
+    println!(
+        "wrote {written} records (attempts of retried requests included) in {secs:.1} s ({:.0} records/s)",
+        written as f64 / secs.max(1e-9)
     );
     Ok(())
 }
