@@ -568,10 +568,12 @@ pub fn parse_metrics_query(body: &Value) -> Result<MetricsQuery, FilterError> {
             Some(s) if s.starts_with("property:") && s.len() > "property:".len() => {
                 Dimension::Property(s.trim_start_matches("property:").to_lowercase())
             }
-            _ => return Err(FilterError::BadParam(format!(
+            _ => {
+                return Err(FilterError::BadParam(format!(
                 "`groupBy` must be one of model, provider, user, status, property:<name>; got {}",
                 describe(v)
-            ))),
+            )))
+            }
         }),
     };
     let breakdown_limit = match obj.get("limit") {

@@ -788,7 +788,10 @@ async fn heliports_own_rest_paths_are_never_proxied() {
         .await;
         assert_eq!(s, status, "{path}: {}", String::from_utf8_lossy(&b));
         let v = json(&b);
-        assert!(v.get("data").is_some() && v.get("error").is_some(), "{path}: {v}");
+        assert!(
+            v.get("data").is_some() && v.get("error").is_some(),
+            "{path}: {v}"
+        );
     }
     // Spellings that miss every route: 404 in the REST envelope, never proxied.
     for path in [

@@ -368,15 +368,20 @@ fn take_bounds(node: &FilterNode, start: &mut i64, end: &mut i64) -> FilterNode 
 
 /// Whether every condition of `node` can be answered by the hourly rollup.
 pub fn rollup_answers(node: &FilterNode) -> bool {
+    unanswerable(node).is_none()
+}
+
+/// The first field of `node` the hourly rollup cannot answer, if any.
+pub fn unanswerable(node: &FilterNode) -> Option<&Field> {
     match node {
-        FilterNode::All => true,
-        FilterNode::Leaf(cs) => cs.iter().all(|c| {
-            matches!(
-                c.field,
+        FilterNode::All => None,
+        FilterNode::Leaf(cs) => cs.iter().map(|c| &c.field).find(|f| {
+            !matches!(
+                f,
                 Field::Model | Field::Provider | Field::Status | Field::Cached
             )
         }),
-        FilterNode::And(a, b) | FilterNode::Or(a, b) => rollup_answers(a) && rollup_answers(b),
+        FilterNode::And(a, b) | FilterNode::Or(a, b) => unanswerable(a).or_else(|| unanswerable(b)),
     }
 }
 

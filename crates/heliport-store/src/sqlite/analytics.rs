@@ -18,7 +18,7 @@ use crate::model::{
     SessionNode, SessionRequest, SessionSummary, SessionTree, UserStats,
 };
 use crate::rollup::{bucket_start, Histogram, RollupInput, Sums, DAY_MICROS, HOUR_MICROS};
-use crate::sql::filter::{rollup_answers, split_time, windows, ROLLUP_FIELDS};
+use crate::sql::filter::{split_time, unanswerable, windows, ROLLUP_FIELDS};
 use crate::sql::queries::{self, HourGroup};
 use crate::{from_micros, AnalyticsStore, BoxFuture};
 
@@ -81,10 +81,12 @@ fn series_bucket(t: i64, bucket: Bucket, tz_minutes: i32) -> i64 {
 impl SqliteStore {
     async fn metrics_impl(&self, org: &str, q: &MetricsQuery) -> StoreResult<Metrics> {
         let split = split_time(&q.filter);
-        if !rollup_answers(&split.rest) {
+        if let Some(field) = unanswerable(&split.rest) {
             return Err(StoreError::Invalid(format!(
-                "metrics can filter on {ROLLUP_FIELDS} only (the fields the rollups keep); \
-                 use the request query for other fields"
+                "metrics cannot filter on `{}` (under an OR, or equals, for request_created_at); \
+                 accepted: {ROLLUP_FIELDS}, the fields the rollups keep; use the request query \
+                 for other fields",
+                field.name()
             )));
         }
         let (rs, re) = q.range.micros();

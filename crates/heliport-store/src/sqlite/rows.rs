@@ -172,6 +172,6 @@ fn object(row: &SqliteRow, col: &str) -> Result<Value, StoreError> {
 
 fn rfc3339(micros: i64) -> Result<String, StoreError> {
     DateTime::from_timestamp_micros(micros)
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
         .ok_or_else(|| StoreError::Corrupt(format!("timestamp {micros}us is out of range")))
 }

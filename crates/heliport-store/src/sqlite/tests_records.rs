@@ -741,8 +741,8 @@ async fn query_row_json_shape() {
     assert_eq!(got, want);
 
     assert_eq!(r1["request_id"], "r1");
-    assert_eq!(r1["request_created_at"], "2026-01-01T00:00:00.123Z");
-    assert_eq!(r1["response_created_at"], "2026-01-01T00:00:00.124Z");
+    assert_eq!(r1["request_created_at"], "2026-01-01T00:00:00.123000Z");
+    assert_eq!(r1["response_created_at"], "2026-01-01T00:00:00.124500Z");
     assert_eq!(r1["request_path"], "/v1/chat/completions");
     assert_eq!(
         r1["request_body"]["messages"][0]["content"],
