@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use heliport_core::filter::{parse_filter, parse_query, FilterNode, SortDirection, SortField};
-use heliport_store::model::{ExportCursor, ExportOrder, ExportPage};
+use heliport_store::model::{ExportOrder, ExportPage};
 use heliport_store::RecordStore;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -123,6 +123,8 @@ struct ExportRequest {
     order: ExportOrder,
     limit: Option<u64>,
     format: Format,
+    /// Streamed answers as their raw events.
+    raw_bodies: bool,
 }
 
 fn parse(body: &Value, params: &ExportParams) -> Result<ExportRequest, ApiError> {
@@ -168,6 +170,15 @@ fn parse(body: &Value, params: &ExportParams) -> Result<ExportRequest, ApiError>
         (_, Some(f)) => Format::parse(f)?,
         _ => Format::JsonLines,
     };
+    let raw_bodies = match obj.get("raw_bodies") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(bad_request(format!(
+                "`raw_bodies` must be true or false, got {other}"
+            )))
+        }
+    };
     Ok(ExportRequest {
         filter,
         order: match sort.direction {
@@ -176,6 +187,7 @@ fn parse(body: &Value, params: &ExportParams) -> Result<ExportRequest, ApiError>
         },
         limit,
         format,
+        raw_bodies,
     })
 }
 
@@ -198,15 +210,20 @@ pub(crate) async fn export(
     } else {
         state
             .records
-            .export_page(&org, &req.filter, req.order, None, first_size)
+            .export_page(
+                &org,
+                &req.filter,
+                req.order,
+                None,
+                first_size,
+                req.raw_bodies,
+            )
             .await?
     };
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let records = state.records.clone();
-    tokio::spawn(stream_rows(
-        records, org, req.filter, req.order, req.limit, req.format, first, tx,
-    ));
-    let (content_type, file) = match req.format {
+    let format = req.format;
+    tokio::spawn(stream_rows(state.records.clone(), org, req, first, tx));
+    let (content_type, file) = match format {
         Format::Csv => ("text/csv; charset=utf-8", "heliport-requests.csv"),
         Format::JsonLines => ("application/x-ndjson", "heliport-requests.jsonl"),
     };
@@ -227,20 +244,14 @@ fn page_size(limit: Option<u64>, sent: u64) -> u32 {
     }
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the export's parts, moved into its task"
-)]
 async fn stream_rows(
     records: Arc<dyn RecordStore>,
     org: String,
-    filter: FilterNode,
-    order: ExportOrder,
-    limit: Option<u64>,
-    format: Format,
+    req: ExportRequest,
     first: ExportPage,
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
+    let format = req.format;
     let mut buf = Vec::with_capacity(CHUNK_BYTES + 4096);
     if format == Format::Csv {
         csv_line(
@@ -277,11 +288,21 @@ async fn stream_rows(
             }
         }
         sent += page.rows.len() as u64;
-        let size = page_size(limit, sent);
+        let size = page_size(req.limit, sent);
         let Some(after) = page.next.filter(|_| size > 0) else {
             break;
         };
-        page = match next_page(&records, &org, &filter, order, after, size).await {
+        let next = records
+            .export_page(
+                &org,
+                &req.filter,
+                req.order,
+                Some(after),
+                size,
+                req.raw_bodies,
+            )
+            .await;
+        page = match next {
             Ok(p) => p,
             Err(e) => {
                 // Past the headers the only honest signal is a broken body.
@@ -295,19 +316,6 @@ async fn stream_rows(
     if !buf.is_empty() {
         let _ = tx.send(Ok(Bytes::from(buf))).await;
     }
-}
-
-async fn next_page(
-    records: &Arc<dyn RecordStore>,
-    org: &str,
-    filter: &FilterNode,
-    order: ExportOrder,
-    after: ExportCursor,
-    size: u32,
-) -> Result<ExportPage, heliport_store::StoreError> {
-    records
-        .export_page(org, filter, order, Some(after), size)
-        .await
 }
 
 /// One CSV line (RFC 4180): text as is, numbers and booleans as JSON, null

@@ -45,13 +45,20 @@ pub(crate) async fn count(
     Ok(ok(state.records.count_requests(&org, &filter).await?))
 }
 
+/// `GET /v1/request/{id}` (`?raw_bodies=true`: a streamed answer's events
+/// as stored).
 pub(crate) async fn get(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    uri: axum::http::Uri,
 ) -> Result<Response, ApiError> {
     let org = org_for(&state, &headers, Access::Read).await?;
-    match state.records.get_request(&org, &id).await? {
+    let raw = uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv.eq_ignore_ascii_case("raw_bodies=true"))
+    });
+    match state.records.get_request(&org, &id, raw).await? {
         Some(row) => Ok(ok(row)),
         None => Err(unknown(&id)),
     }

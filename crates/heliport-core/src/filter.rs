@@ -181,6 +181,9 @@ pub struct RequestQuery {
     pub limit: u64,
     /// Order of the rows.
     pub sort: SortSpec,
+    /// Streamed answers as their raw events, not consolidated into one
+    /// JSON object (`"raw_bodies": true`).
+    pub raw_bodies: bool,
 }
 
 impl Default for RequestQuery {
@@ -190,6 +193,7 @@ impl Default for RequestQuery {
             offset: 0,
             limit: DEFAULT_LIMIT,
             sort: SortSpec::default(),
+            raw_bodies: false,
         }
     }
 }
@@ -505,6 +509,16 @@ pub fn parse_query(body: &Value) -> Result<RequestQuery, FilterError> {
     match obj.get("sort") {
         None | Some(Value::Null) => {}
         Some(v) => q.sort = parse_sort(v)?,
+    }
+    match obj.get("raw_bodies") {
+        None | Some(Value::Null) => {}
+        Some(Value::Bool(b)) => q.raw_bodies = *b,
+        Some(v) => {
+            return Err(FilterError::BadParam(format!(
+                "`raw_bodies` must be true or false, got {}",
+                describe(v)
+            )))
+        }
     }
     Ok(q)
 }

@@ -119,11 +119,13 @@ pub trait RecordStore: Send + Sync + 'static {
         org_id: &'a str,
         filter: &'a FilterNode,
     ) -> BoxFuture<'a, StoreResult<u64>>;
-    /// The newest record with this request id, if any.
+    /// The newest record with this request id, if any (a streamed answer's
+    /// events as stored when `raw_bodies`, else consolidated).
     fn get_request<'a>(
         &'a self,
         org_id: &'a str,
         request_id: &'a str,
+        raw_bodies: bool,
     ) -> BoxFuture<'a, StoreResult<Option<Value>>>;
     /// One page of an export of every request matching `filter`, walked by
     /// creation time from `after`.
@@ -134,6 +136,7 @@ pub trait RecordStore: Send + Sync + 'static {
         order: ExportOrder,
         after: Option<ExportCursor>,
         page_size: u32,
+        raw_bodies: bool,
     ) -> BoxFuture<'a, StoreResult<ExportPage>>;
     /// Sets the request's feedback; false when there is no such request.
     fn set_feedback<'a>(

@@ -18,7 +18,7 @@ impl SqliteStore {
         let sql = queries::request_page(&DIALECT, org, q)?;
         let mut r = self.reader().await?;
         let rows = r.all(&sql, "querying requests").await?;
-        rows.iter().map(row_to_json).collect()
+        rows.iter().map(|r| row_to_json(r, q.raw_bodies)).collect()
     }
 
     /// Counts from the hourly rollup when the filter allows (top-level time
@@ -51,13 +51,18 @@ impl SqliteStore {
         u64::try_from(total).map_err(|_| StoreError::Corrupt(format!("negative count {total}")))
     }
 
-    async fn get_request_impl(&self, org: &str, request_id: &str) -> StoreResult<Option<Value>> {
+    async fn get_request_impl(
+        &self,
+        org: &str,
+        request_id: &str,
+        raw_bodies: bool,
+    ) -> StoreResult<Option<Value>> {
         let sql = queries::request_by_id(&DIALECT, org, request_id);
         let mut r = self.reader().await?;
         r.one(&sql, "reading a request")
             .await?
             .as_ref()
-            .map(row_to_json)
+            .map(|row| row_to_json(row, raw_bodies))
             .transpose()
     }
 
@@ -68,6 +73,7 @@ impl SqliteStore {
         order: ExportOrder,
         after: Option<ExportCursor>,
         page_size: u32,
+        raw_bodies: bool,
     ) -> StoreResult<ExportPage> {
         let sql = queries::export_page(&DIALECT, org, filter, order, after, page_size)?;
         let mut r = self.reader().await?;
@@ -80,7 +86,10 @@ impl SqliteStore {
             _ => None,
         };
         Ok(ExportPage {
-            rows: rows.iter().map(row_to_json).collect::<StoreResult<_>>()?,
+            rows: rows
+                .iter()
+                .map(|r| row_to_json(r, raw_bodies))
+                .collect::<StoreResult<_>>()?,
             next,
         })
     }
@@ -288,8 +297,9 @@ impl RecordStore for SqliteStore {
         &'a self,
         org_id: &'a str,
         request_id: &'a str,
+        raw_bodies: bool,
     ) -> BoxFuture<'a, StoreResult<Option<Value>>> {
-        Box::pin(self.get_request_impl(org_id, request_id))
+        Box::pin(self.get_request_impl(org_id, request_id, raw_bodies))
     }
 
     fn export_page<'a>(
@@ -299,8 +309,9 @@ impl RecordStore for SqliteStore {
         order: ExportOrder,
         after: Option<ExportCursor>,
         page_size: u32,
+        raw_bodies: bool,
     ) -> BoxFuture<'a, StoreResult<ExportPage>> {
-        Box::pin(self.export_page_impl(org_id, filter, order, after, page_size))
+        Box::pin(self.export_page_impl(org_id, filter, order, after, page_size, raw_bodies))
     }
 
     fn set_feedback<'a>(

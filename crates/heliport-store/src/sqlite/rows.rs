@@ -11,7 +11,9 @@ use crate::error::StoreError;
 
 /// Maps a `requests` row (selected with [`REQUEST_COLUMNS`] or `*`) to
 /// Helicone's request JSON, plus heliport's own fields.
-pub(crate) fn row_to_json(row: &SqliteRow) -> Result<Value, StoreError> {
+/// A streamed answer's `response_body` is consolidated into the JSON object
+/// the call would have answered without streaming, unless `raw_bodies`.
+pub(crate) fn row_to_json(row: &SqliteRow, raw_bodies: bool) -> Result<Value, StoreError> {
     let mut m = Map::new();
     let mut put = |k: &str, v: Value| {
         m.insert(k.to_string(), v);
@@ -36,7 +38,13 @@ pub(crate) fn row_to_json(row: &SqliteRow) -> Result<Value, StoreError> {
     put("request_user_id", text_value(row, "user_id")?);
     put("request_properties", object(row, "properties")?);
     put("response_status", int_value(row, "status")?);
-    put("response_body", body(row, "response_body")?);
+    let response_body = match text(row, "response_body")? {
+        Some(t) if !raw_bodies && flag(row, "stream")? => {
+            heliport_core::consolidate::consolidate(&t).unwrap_or_else(|| parse_json(Some(t)))
+        }
+        other => parse_json(other),
+    };
+    put("response_body", response_body);
     put("response_model", text_value(row, "response_model")?);
     put(
         "response_created_at",

@@ -267,11 +267,11 @@ async fn query_org_isolation() {
         "right": { "request_response_rmt": { "request_id": { "equals": "r4" } } },
     }});
     assert_eq!(ids_in(&pool, "o1", or_all).await, ["r3", "r2", "r1"]);
-    assert!(RecordStore::get_request(&*pool, "o1", "r4")
+    assert!(RecordStore::get_request(&*pool, "o1", "r4", false)
         .await
         .unwrap()
         .is_none());
-    assert!(RecordStore::get_request(&*pool, "o2", "r4")
+    assert!(RecordStore::get_request(&*pool, "o2", "r4", false)
         .await
         .unwrap()
         .is_some());
@@ -633,7 +633,7 @@ async fn query_get_request_picks_newest() {
     };
     insert(&pool, &older).await;
     insert(&pool, &newer).await;
-    let r = RecordStore::get_request(&*pool, "o1", "dup")
+    let r = RecordStore::get_request(&*pool, "o1", "dup", false)
         .await
         .unwrap()
         .unwrap();
@@ -645,7 +645,7 @@ async fn query_get_request_picks_newest() {
         ..older.clone()
     };
     insert(&pool, &late_old).await;
-    let r = RecordStore::get_request(&*pool, "o1", "dup")
+    let r = RecordStore::get_request(&*pool, "o1", "dup", false)
         .await
         .unwrap()
         .unwrap();
@@ -656,16 +656,16 @@ async fn query_get_request_picks_newest() {
         ..newer.clone()
     };
     insert(&pool, &same).await;
-    let r = RecordStore::get_request(&*pool, "o1", "dup")
+    let r = RecordStore::get_request(&*pool, "o1", "dup", false)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(r["model"], "same-time");
-    assert!(RecordStore::get_request(&*pool, "o1", "nope")
+    assert!(RecordStore::get_request(&*pool, "o1", "nope", false)
         .await
         .unwrap()
         .is_none());
-    assert!(RecordStore::get_request(&*pool, "o2", "dup")
+    assert!(RecordStore::get_request(&*pool, "o2", "dup", false)
         .await
         .unwrap()
         .is_none());
@@ -674,7 +674,7 @@ async fn query_get_request_picks_newest() {
 #[tokio::test]
 async fn query_row_json_shape() {
     let pool = fixture().await;
-    let r1 = RecordStore::get_request(&*pool, "o1", "r1")
+    let r1 = RecordStore::get_request(&*pool, "o1", "r1", false)
         .await
         .unwrap()
         .unwrap();
@@ -773,7 +773,7 @@ async fn query_row_json_shape() {
     assert_eq!(r1["method"], "POST");
     assert_eq!(r1["body_cap_bytes"], 1_048_576);
 
-    let r2 = RecordStore::get_request(&*pool, "o1", "r2")
+    let r2 = RecordStore::get_request(&*pool, "o1", "r2", false)
         .await
         .unwrap()
         .unwrap();
@@ -782,7 +782,7 @@ async fn query_row_json_shape() {
     assert_eq!(r2["cached"], true);
     assert_eq!(r2["cost"], json!(0.0025));
 
-    let r3 = RecordStore::get_request(&*pool, "o1", "r3")
+    let r3 = RecordStore::get_request(&*pool, "o1", "r3", false)
         .await
         .unwrap()
         .unwrap();
@@ -803,5 +803,5 @@ async fn query_row_json_shape() {
         .fetch_one(pool.pool())
         .await
         .unwrap();
-    assert_eq!(row_to_json(&row).unwrap(), r1);
+    assert_eq!(row_to_json(&row, false).unwrap(), r1);
 }
