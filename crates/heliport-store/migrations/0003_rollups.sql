@@ -3,6 +3,10 @@
 -- Every rollup table carries the same measures (see heliport-store's
 -- rollup.rs); upstream attempts (parent_request_id set) are not counted.
 -- Times are µs; `hour` and `day` are the bucket's first µs (UTC).
+--
+-- Daily and hourly tables form a pyramid: a range is read as whole days
+-- from the daily table, the whole hours at its ends from the hourly one,
+-- and only the partial hours at its very ends from the records.
 
 CREATE TABLE IF NOT EXISTS rollup_hourly (
     org_id                TEXT NOT NULL,
@@ -30,6 +34,37 @@ CREATE TABLE IF NOT EXISTS rollup_hourly (
     latency_hist          BLOB NOT NULL DEFAULT x'',
     ttft_hist             BLOB NOT NULL DEFAULT x'',
     PRIMARY KEY (org_id, hour, model, provider, status, cached)
+) WITHOUT ROWID;
+
+-- rollup_hourly by day (UTC), for long ranges.
+CREATE TABLE IF NOT EXISTS rollup_daily (
+    org_id TEXT NOT NULL, day INTEGER NOT NULL, model TEXT NOT NULL, provider TEXT NOT NULL,
+    status INTEGER NOT NULL, cached INTEGER NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,
+    rate_limited INTEGER NOT NULL DEFAULT 0, streams INTEGER NOT NULL DEFAULT 0,
+    cache_hits INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0, total_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_nano_usd INTEGER NOT NULL DEFAULT 0, priced INTEGER NOT NULL DEFAULT 0,
+    cache_saved_nano_usd INTEGER NOT NULL DEFAULT 0, latency_ms_sum INTEGER NOT NULL DEFAULT 0,
+    latency_count INTEGER NOT NULL DEFAULT 0, ttft_ms_sum INTEGER NOT NULL DEFAULT 0,
+    ttft_count INTEGER NOT NULL DEFAULT 0,
+    latency_hist BLOB NOT NULL DEFAULT x'',
+    ttft_hist BLOB NOT NULL DEFAULT x'',
+    PRIMARY KEY (org_id, day, model, provider, status, cached)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS rollup_user_hourly (
+    org_id TEXT NOT NULL, hour INTEGER NOT NULL, user_id TEXT NOT NULL,
+    first_at INTEGER NOT NULL, last_at INTEGER NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,
+    rate_limited INTEGER NOT NULL DEFAULT 0, streams INTEGER NOT NULL DEFAULT 0,
+    cache_hits INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0, total_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_nano_usd INTEGER NOT NULL DEFAULT 0, priced INTEGER NOT NULL DEFAULT 0,
+    cache_saved_nano_usd INTEGER NOT NULL DEFAULT 0, latency_ms_sum INTEGER NOT NULL DEFAULT 0,
+    latency_count INTEGER NOT NULL DEFAULT 0, ttft_ms_sum INTEGER NOT NULL DEFAULT 0,
+    ttft_count INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (org_id, hour, user_id)
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS rollup_user_daily (
@@ -95,6 +130,32 @@ CREATE TABLE IF NOT EXISTS rollup_property_daily (
     latency_count INTEGER NOT NULL DEFAULT 0, ttft_ms_sum INTEGER NOT NULL DEFAULT 0,
     ttft_count INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (org_id, key, day, value)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS rollup_property_hourly (
+    org_id TEXT NOT NULL, key TEXT NOT NULL, hour INTEGER NOT NULL, value TEXT NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,
+    rate_limited INTEGER NOT NULL DEFAULT 0, streams INTEGER NOT NULL DEFAULT 0,
+    cache_hits INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0, total_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_nano_usd INTEGER NOT NULL DEFAULT 0, priced INTEGER NOT NULL DEFAULT 0,
+    cache_saved_nano_usd INTEGER NOT NULL DEFAULT 0, latency_ms_sum INTEGER NOT NULL DEFAULT 0,
+    latency_count INTEGER NOT NULL DEFAULT 0, ttft_ms_sum INTEGER NOT NULL DEFAULT 0,
+    ttft_count INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (org_id, key, hour, value)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS rollup_property_key_hourly (
+    org_id TEXT NOT NULL, key TEXT NOT NULL, hour INTEGER NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,
+    rate_limited INTEGER NOT NULL DEFAULT 0, streams INTEGER NOT NULL DEFAULT 0,
+    cache_hits INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0, total_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_nano_usd INTEGER NOT NULL DEFAULT 0, priced INTEGER NOT NULL DEFAULT 0,
+    cache_saved_nano_usd INTEGER NOT NULL DEFAULT 0, latency_ms_sum INTEGER NOT NULL DEFAULT 0,
+    latency_count INTEGER NOT NULL DEFAULT 0, ttft_ms_sum INTEGER NOT NULL DEFAULT 0,
+    ttft_count INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (org_id, hour, key)
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS rollup_property_key_daily (

@@ -3,15 +3,17 @@
 //! records. This module is database-free: it turns records into per-batch
 //! deltas ([`RollupBatch`]); each store writes them with its own upserts.
 //!
-//! Tables (see migration 0003): `rollup_hourly` (org, hour, model, provider,
-//! status, cached; with latency and TTFT histograms), `rollup_user_daily`,
+//! Tables (see migration 0003): `rollup_hourly` and `rollup_daily` (org,
+//! bucket, model, provider, status, cached; with latency and TTFT
+//! histograms), `rollup_user_hourly`, `rollup_user_daily` and
 //! `rollup_users` (all time), `rollup_sessions` and `rollup_session_users`,
-//! `rollup_property_daily` (per value) and `rollup_property_key_daily`, and
-//! `rollup_prompt_versions`. Every one carries the same [`MEASURES`].
+//! `rollup_property_hourly` and `_daily` (per value),
+//! `rollup_property_key_hourly` and `_daily`, and `rollup_prompt_versions`.
+//! Every one carries the same [`MEASURES`].
 //! Attempts (records with a parent request) are not requests and are left
 //! out, as queries leave them out.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use heliport_core::record::RequestRecord;
 
@@ -186,34 +188,75 @@ fn bucket_bounds(b: u32) -> (f64, f64) {
 
 /// A histogram of durations in milliseconds, in 5 %-wide buckets. Stored as
 /// a small blob (LEB128 pairs of bucket delta and count), so one rollup row
-/// holds a whole hour's distribution and percentiles merge exactly.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// holds a whole hour's distribution and percentiles merge exactly. Kept
+/// dense in memory (a count per bucket; a duration of u64::MAX ms is bucket
+/// 910), so merging thousands of rows is additions, not allocations.
+#[derive(Debug, Clone, Default)]
 pub struct Histogram {
-    counts: BTreeMap<u32, u64>,
+    counts: Vec<u64>,
 }
 
+/// More buckets than any duration reaches (u64::MAX ms is bucket 910).
+const MAX_BUCKETS: usize = 1024;
+
+impl PartialEq for Histogram {
+    fn eq(&self, other: &Histogram) -> bool {
+        let n = self.counts.len().max(other.counts.len());
+        (0..n).all(|i| self.counts.get(i).unwrap_or(&0) == other.counts.get(i).unwrap_or(&0))
+    }
+}
+
+impl Eq for Histogram {}
+
 impl Histogram {
+    fn add(&mut self, bucket: usize, n: u64) {
+        if bucket >= MAX_BUCKETS {
+            return;
+        }
+        if self.counts.len() <= bucket {
+            self.counts.resize(bucket + 1, 0);
+        }
+        if let Some(c) = self.counts.get_mut(bucket) {
+            *c = c.saturating_add(n);
+        }
+    }
+
     /// Counts one duration.
     pub fn record(&mut self, ms: u64) {
-        *self.counts.entry(latency_bucket(ms)).or_insert(0) += 1;
+        self.add(latency_bucket(ms) as usize, 1);
     }
 
     /// Adds another histogram in.
     pub fn merge(&mut self, other: &Histogram) {
-        for (b, n) in &other.counts {
-            let c = self.counts.entry(*b).or_insert(0);
-            *c = c.saturating_add(*n);
+        for (b, n) in other.counts.iter().enumerate() {
+            if *n > 0 {
+                self.add(b, *n);
+            }
+        }
+    }
+
+    /// Adds a histogram in its blob form (see [`Histogram::encode`]); a
+    /// malformed blob adds what is valid of it.
+    pub fn merge_encoded(&mut self, bytes: &[u8]) {
+        let mut it = bytes.iter().copied();
+        let mut bucket = 0u64;
+        while let (Some(delta), Some(n)) = (read_leb128(&mut it), read_leb128(&mut it)) {
+            bucket = bucket.saturating_add(delta);
+            match usize::try_from(bucket) {
+                Ok(b) if b < MAX_BUCKETS => self.add(b, n),
+                _ => break,
+            }
         }
     }
 
     /// Durations counted.
     pub fn count(&self) -> u64 {
-        self.counts.values().sum()
+        self.counts.iter().sum()
     }
 
     /// Whether nothing was counted.
     pub fn is_empty(&self) -> bool {
-        self.counts.is_empty()
+        self.count() == 0
     }
 
     /// The `q` quantile (0..=1), interpolated inside its bucket; None when empty.
@@ -225,9 +268,11 @@ impl Histogram {
         // The rank of the wanted value among 0..total.
         let rank = q.clamp(0.0, 1.0) * (total - 1) as f64;
         let mut below = 0u64;
-        for (b, n) in &self.counts {
+        let mut last = 0usize;
+        for (b, n) in self.counts.iter().enumerate().filter(|(_, n)| **n > 0) {
+            last = b;
             if rank < (below + n) as f64 {
-                let (lo, hi) = bucket_bounds(*b);
+                let (lo, hi) = bucket_bounds(b as u32);
                 let frac = (rank - below as f64 + 0.5) / *n as f64;
                 let v = lo + (hi - lo) * frac.clamp(0.0, 1.0);
                 // Two decimals: finer is noise at 5 % buckets.
@@ -235,20 +280,17 @@ impl Histogram {
             }
             below += n;
         }
-        self.counts
-            .keys()
-            .next_back()
-            .map(|b| (bucket_bounds(*b).1 * 100.0).round() / 100.0)
+        Some((bucket_bounds(last as u32).1 * 100.0).round() / 100.0)
     }
 
     /// The blob form.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.counts.len() * 3);
-        let mut prev = 0u32;
-        for (b, n) in &self.counts {
-            leb128(&mut out, u64::from(b - prev));
+        let mut out = Vec::with_capacity(64);
+        let mut prev = 0usize;
+        for (b, n) in self.counts.iter().enumerate().filter(|(_, n)| **n > 0) {
+            leb128(&mut out, (b - prev) as u64);
             leb128(&mut out, *n);
-            prev = *b;
+            prev = b;
         }
         out
     }
@@ -256,14 +298,7 @@ impl Histogram {
     /// Reads the blob form; a malformed blob reads as far as it is valid.
     pub fn decode(bytes: &[u8]) -> Histogram {
         let mut h = Histogram::default();
-        let mut it = bytes.iter().copied();
-        let mut bucket = 0u64;
-        while let (Some(delta), Some(n)) = (read_leb128(&mut it), read_leb128(&mut it)) {
-            bucket = bucket.saturating_add(delta);
-            let Ok(b) = u32::try_from(bucket) else { break };
-            let c = h.counts.entry(b).or_insert(0);
-            *c = c.saturating_add(n);
-        }
+        h.merge_encoded(bytes);
         h
     }
 }
@@ -376,12 +411,12 @@ impl<'a> RollupInput<'a> {
     }
 }
 
-/// Key of `rollup_hourly`.
+/// Key of `rollup_hourly` (and `rollup_daily`, with the day's start).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct HourKey {
     /// Organization.
     pub org_id: String,
-    /// Start of the hour (µs).
+    /// Start of the hour (or day), µs.
     pub hour: i64,
     /// Model, `""` when unknown.
     pub model: String,
@@ -442,6 +477,10 @@ pub struct SessionAgg {
 pub struct RollupBatch {
     /// `rollup_hourly`.
     pub hourly: HashMap<HourKey, HourAgg>,
+    /// `rollup_daily`.
+    pub daily: HashMap<HourKey, HourAgg>,
+    /// `rollup_user_hourly`: (org, hour, user).
+    pub user_hourly: HashMap<(String, i64, String), SpanAgg>,
     /// `rollup_user_daily`: (org, day, user).
     pub user_daily: HashMap<(String, i64, String), SpanAgg>,
     /// `rollup_users`: (org, user).
@@ -450,8 +489,12 @@ pub struct RollupBatch {
     pub sessions: HashMap<(String, String), SessionAgg>,
     /// `rollup_session_users`: (org, session, user).
     pub session_users: HashSet<(String, String, String)>,
+    /// `rollup_property_hourly`: (org, key, hour, value).
+    pub property_hourly: HashMap<(String, String, i64, String), Sums>,
     /// `rollup_property_daily`: (org, key, day, value).
     pub property_daily: HashMap<(String, String, i64, String), Sums>,
+    /// `rollup_property_key_hourly`: (org, key, hour).
+    pub property_key_hourly: HashMap<(String, String, i64), Sums>,
     /// `rollup_property_key_daily`: (org, key, day).
     pub property_key_daily: HashMap<(String, String, i64), Sums>,
     /// `rollup_prompt_versions`: (org, prompt, version).
@@ -466,26 +509,36 @@ impl RollupBatch {
         }
         let sums = Sums::of(r);
         let org = r.org_id.to_string();
-        let hour = self
-            .hourly
-            .entry(HourKey {
-                org_id: org.clone(),
-                hour: bucket_start(r.created_at, HOUR_MICROS),
-                model: r.model.unwrap_or_default().to_string(),
-                provider: r.provider.to_string(),
-                status: r.status.map_or(0, i64::from),
-                cached: r.cached,
-            })
-            .or_default();
-        hour.sums.add(&sums);
-        if let Some(ms) = r.latency_ms {
-            hour.latency.record(ms);
-        }
-        if let Some(ms) = r.ttft_ms {
-            hour.ttft.record(ms);
-        }
+        let hour_start = bucket_start(r.created_at, HOUR_MICROS);
         let day = bucket_start(r.created_at, DAY_MICROS);
+        let key = HourKey {
+            org_id: org.clone(),
+            hour: hour_start,
+            model: r.model.unwrap_or_default().to_string(),
+            provider: r.provider.to_string(),
+            status: r.status.map_or(0, i64::from),
+            cached: r.cached,
+        };
+        for (table, at) in [(&mut self.hourly, hour_start), (&mut self.daily, day)] {
+            let agg = table
+                .entry(HourKey {
+                    hour: at,
+                    ..key.clone()
+                })
+                .or_default();
+            agg.sums.add(&sums);
+            if let Some(ms) = r.latency_ms {
+                agg.latency.record(ms);
+            }
+            if let Some(ms) = r.ttft_ms {
+                agg.ttft.record(ms);
+            }
+        }
         if let Some(user) = r.user_id {
+            self.user_hourly
+                .entry((org.clone(), hour_start, user.to_string()))
+                .or_default()
+                .add(&sums, r.created_at);
             self.user_daily
                 .entry((org.clone(), day, user.to_string()))
                 .or_default()
@@ -512,6 +565,14 @@ impl RollupBatch {
             }
         }
         for (k, v) in &r.properties {
+            self.property_hourly
+                .entry((org.clone(), k.to_string(), hour_start, v.to_string()))
+                .or_default()
+                .add(&sums);
+            self.property_key_hourly
+                .entry((org.clone(), k.to_string(), hour_start))
+                .or_default()
+                .add(&sums);
             self.property_daily
                 .entry((org.clone(), k.to_string(), day, v.to_string()))
                 .or_default()
@@ -620,6 +681,9 @@ mod tests {
             ..base.clone()
         });
         assert_eq!(batch.hourly.len(), 2, "status 200 and none are two rows");
+        assert_eq!(batch.daily.len(), 2);
+        assert_eq!(batch.user_hourly.len(), 1);
+        assert_eq!(batch.property_hourly.len(), 1);
         let u = batch.users[&("o".to_string(), "u".to_string())];
         assert_eq!(u.sums.requests, 2);
         assert_eq!(u.sums.errors, 1);

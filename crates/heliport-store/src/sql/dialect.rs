@@ -24,6 +24,10 @@ impl Dialect for SqliteDialect {
         " IS NOT "
     }
 
+    fn no_index(&self, expr: &str) -> String {
+        format!("+{expr}")
+    }
+
     /// SQLite's `LIKE` folds ASCII case, so the case-sensitive `like`
     /// becomes an equivalent `GLOB` pattern.
     fn like(&self, sql: &mut Sql<'_>, expr: &str, pattern: &str) {

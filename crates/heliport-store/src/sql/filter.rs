@@ -263,13 +263,19 @@ fn text_op(expr: &str, op: Op, value: &str, out: &mut Sql<'_>) {
 /// seq`) once, not a lookup per record: `seq IN (matching seqs)`. Negated
 /// operators are `NOT IN` the positive one, so a request without the
 /// property counts as not equal / not containing.
+///
+/// The matching seqs are a set the query checks rows against, never the
+/// rows it starts from (`+seq` in SQLite): starting from them costs a table
+/// lookup per match (seconds for a value most requests carry), checking
+/// against them costs a walk of the time index at most.
 fn property(seq: &str, org: &str, name: &str, op: Op, value: &str, out: &mut Sql<'_>) {
     let (negate, positive) = match op {
         Op::NotEquals => (true, Op::Equals),
         Op::NotContains => (true, Op::Contains),
         other => (false, other),
     };
-    out.push(seq)
+    let seq = out.dialect().no_index(seq);
+    out.push(&seq)
         .push(if negate { " NOT IN " } else { " IN " })
         .push("(SELECT p.seq FROM request_properties p WHERE p.org_id = ")
         .bind(org)
@@ -425,10 +431,16 @@ pub fn windows(start: i64, end: i64, unit: i64) -> Windows {
     };
     let (lo, hi) = (ceil(start), floor(end));
     if lo >= hi {
-        // Inside one bucket (or across one boundary with no whole bucket).
+        // No whole bucket: inside one bucket, or across one boundary, which
+        // splits the edge so each part lies in one bucket.
+        let edges = if lo == hi && start < lo && lo < end {
+            vec![(start, lo), (lo, end)]
+        } else {
+            vec![(start, end)]
+        };
         return Windows {
             rollup: None,
-            edges: vec![(start, end)],
+            edges,
         };
     }
     let mut edges = Vec::new();
@@ -441,6 +453,38 @@ pub fn windows(start: i64, end: i64, unit: i64) -> Windows {
     Windows {
         rollup: Some((lo, hi)),
         edges,
+    }
+}
+
+/// A range read through the rollup pyramid: whole days from the daily
+/// rollups, the whole hours around them from the hourly ones, and the
+/// partial hours at the ends from the records.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Nested {
+    /// Whole days `[lo, hi)` (day starts, µs).
+    pub days: Option<(i64, i64)>,
+    /// Whole hours (hour starts, µs), at most two runs.
+    pub hours: Vec<(i64, i64)>,
+    /// Partial hours (µs), at most two.
+    pub raw: Vec<(i64, i64)>,
+}
+
+/// Splits `[start, end)` (µs, extremes when open) into whole days, whole
+/// hours and partial hours.
+pub fn nested(start: i64, end: i64) -> Nested {
+    let by_hour = windows(start, end, crate::rollup::HOUR_MICROS);
+    let Some((lo, hi)) = by_hour.rollup else {
+        return Nested {
+            raw: by_hour.edges,
+            ..Nested::default()
+        };
+    };
+    // Day boundaries are hour boundaries, so the hours left over are whole.
+    let by_day = windows(lo, hi, crate::rollup::DAY_MICROS);
+    Nested {
+        days: by_day.rollup,
+        hours: by_day.edges,
+        raw: by_hour.edges,
     }
 }
 
@@ -482,7 +526,7 @@ mod tests {
         let (s, p) = both(&f, target);
         assert_eq!(
             s.text(),
-            "((model IS NOT ? AND seq IN (SELECT p.seq FROM request_properties p WHERE p.org_id = ? \
+            "((model IS NOT ? AND +seq IN (SELECT p.seq FROM request_properties p WHERE p.org_id = ? \
              AND p.key = ? AND instr(p.value, ?) > 0)) OR (request_body LIKE ? ESCAPE '\\' AND \
              EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(scores) THEN scores ELSE '{}' \
              END) score_ WHERE score_.key = ? AND score_.type IN ('integer', 'real', 'true', \
@@ -648,5 +692,40 @@ mod tests {
             }
         );
         assert_eq!(windows(5, 5, h).edges, Vec::<(i64, i64)>::new());
+        // Across one boundary without a whole bucket: one edge per bucket.
+        assert_eq!(
+            windows(h - 5, h + 5, h),
+            Windows {
+                rollup: None,
+                edges: vec![(h - 5, h), (h, h + 5)]
+            }
+        );
+    }
+
+    #[test]
+    fn nested_windows_read_days_then_hours_then_records() {
+        let h = crate::rollup::HOUR_MICROS;
+        let d = crate::rollup::DAY_MICROS;
+        // From 01:00:00.000005 on day 0 to 03:30 on day 3.
+        let n = nested(h + 5, 3 * d + 3 * h + h / 2);
+        assert_eq!(n.days, Some((d, 3 * d)));
+        assert_eq!(n.hours, vec![(2 * h, d), (3 * d, 3 * d + 3 * h)]);
+        assert_eq!(
+            n.raw,
+            vec![(h + 5, 2 * h), (3 * d + 3 * h, 3 * d + 3 * h + h / 2)]
+        );
+        let all = nested(i64::MIN, i64::MAX);
+        assert_eq!(all.days, Some((i64::MIN, i64::MAX)));
+        assert!(all.hours.is_empty() && all.raw.is_empty());
+        let short = nested(10, 20);
+        assert_eq!(
+            (short.days, short.hours.len(), short.raw),
+            (None, 0, vec![(10, 20)])
+        );
+        let hours_only = nested(h, 5 * h);
+        assert_eq!(
+            (hours_only.days, hours_only.hours),
+            (None, vec![(h, 5 * h)])
+        );
     }
 }

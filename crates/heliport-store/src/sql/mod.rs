@@ -90,6 +90,12 @@ pub trait Dialect: Send + Sync + fmt::Debug {
         sql.push(")");
     }
 
+    /// `expr` as an operand the planner will not use as an index access
+    /// path (SQLite: `+expr`); where the database plans on its own, `expr`.
+    fn no_index(&self, expr: &str) -> String {
+        expr.to_string()
+    }
+
     /// A boolean expression: the JSON object in column `scores` has a
     /// numeric or boolean member `name` (matched literally; booleans read
     /// as 1 and 0) that compares `cmp` (`=`, `>`, ...) to `value`.

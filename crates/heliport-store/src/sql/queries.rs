@@ -201,17 +201,22 @@ pub fn export_page<'d>(
         ExportOrder::Desc => ("<", "DESC"),
     };
     if let Some(c) = after {
-        sql.push(" AND (created_at ")
+        // `created_at <= t AND (created_at < t OR seq < s)` (for a newest-first
+        // walk): the first term is a range on the time index, so each page
+        // starts where the last ended instead of scanning from the top.
+        sql.push(" AND created_at ")
+            .push(cmp)
+            .push("= ")
+            .bind(c.created_at)
+            .push(" AND (created_at ")
             .push(cmp)
             .push(" ")
             .bind(c.created_at)
-            .push(" OR (created_at = ")
-            .bind(c.created_at)
-            .push(" AND seq ")
+            .push(" OR seq ")
             .push(cmp)
             .push(" ")
             .bind(c.seq)
-            .push("))");
+            .push(")");
     }
     sql.push(" AND ");
     render(filter, Target::Requests { alias: None, org }, &mut sql)?;
@@ -224,12 +229,39 @@ pub fn export_page<'d>(
     Ok(sql)
 }
 
-/// Dimensions the hourly rollup groups by.
+/// Which level of the rollup pyramid a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grain {
+    /// The hourly tables (`hour` column).
+    Hour,
+    /// The daily tables (`day` column).
+    Day,
+}
+
+impl Grain {
+    /// The time column.
+    pub fn column(self) -> &'static str {
+        match self {
+            Grain::Hour => "hour",
+            Grain::Day => "day",
+        }
+    }
+
+    /// `table` (`rollup_x_hourly`) at this grain.
+    fn table(self, hourly: &'static str, daily: &'static str) -> &'static str {
+        match self {
+            Grain::Hour => hourly,
+            Grain::Day => daily,
+        }
+    }
+}
+
+/// Dimensions the time rollups group by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HourGroup {
     /// One group.
     None,
-    /// By hour (integer µs).
+    /// By bucket start (the hour or the day, integer µs).
     Hour,
     /// By model (text or NULL).
     Model,
@@ -240,10 +272,10 @@ pub enum HourGroup {
 }
 
 impl HourGroup {
-    fn rollup_expr(self) -> Option<&'static str> {
+    fn rollup_expr(self, grain: Grain) -> Option<&'static str> {
         match self {
             HourGroup::None => None,
-            HourGroup::Hour => Some("hour"),
+            HourGroup::Hour => Some(grain.column()),
             HourGroup::Model => Some("NULLIF(model, '')"),
             HourGroup::Provider => Some("provider"),
             HourGroup::Status => Some("NULLIF(status, 0)"),
@@ -275,61 +307,68 @@ fn push_group_by(sql: &mut Sql<'_>, expr: Option<&str>) {
     }
 }
 
-/// Summed measures from `rollup_hourly` over hours `[lo, hi)`: columns are
-/// the group (if any), then [`MEASURES`].
+/// Summed measures from `rollup_hourly` (or `rollup_daily`) over buckets
+/// `[lo, hi)`: columns are the group (if any), then [`MEASURES`].
 pub fn rollup_sums<'d>(
     d: &'d dyn Dialect,
     org: &str,
-    lo: i64,
-    hi: i64,
+    grain: Grain,
+    (lo, hi): (i64, i64),
     rest: &FilterNode,
     group: HourGroup,
 ) -> Result<Sql<'d>, StoreError> {
     let mut sql = Sql::new(d);
-    push_group_select(&mut sql, group.rollup_expr());
+    push_group_select(&mut sql, group.rollup_expr(grain));
     sql.push(&rollup_measures())
-        .push(" FROM rollup_hourly WHERE org_id = ")
+        .push(" FROM ")
+        .push(grain.table("rollup_hourly", "rollup_daily"))
+        .push(" WHERE org_id = ")
         .bind(org);
-    push_range(&mut sql, "hour", lo, hi);
+    push_range(&mut sql, grain.column(), lo, hi);
     sql.push(" AND ");
     render(rest, Target::Rollup, &mut sql)?;
-    push_group_by(&mut sql, group.rollup_expr());
+    push_group_by(&mut sql, group.rollup_expr(grain));
     Ok(sql)
 }
 
-/// The histograms of `rollup_hourly` rows over hours `[lo, hi)`: columns
-/// are the group (if any), `latency_hist`, `ttft_hist` (blobs, merged by
-/// the caller).
+/// The histograms of `rollup_hourly` (or `rollup_daily`) rows over buckets
+/// `[lo, hi)`: columns are the group (if any), `latency_hist`, `ttft_hist`
+/// (blobs, merged by the caller).
 pub fn rollup_histograms<'d>(
     d: &'d dyn Dialect,
     org: &str,
-    lo: i64,
-    hi: i64,
+    grain: Grain,
+    (lo, hi): (i64, i64),
     rest: &FilterNode,
     group: HourGroup,
 ) -> Result<Sql<'d>, StoreError> {
     let mut sql = Sql::new(d);
-    push_group_select(&mut sql, group.rollup_expr());
-    sql.push("latency_hist, ttft_hist FROM rollup_hourly WHERE org_id = ")
+    push_group_select(&mut sql, group.rollup_expr(grain));
+    sql.push("latency_hist, ttft_hist FROM ")
+        .push(grain.table("rollup_hourly", "rollup_daily"))
+        .push(" WHERE org_id = ")
         .bind(org);
-    push_range(&mut sql, "hour", lo, hi);
+    push_range(&mut sql, grain.column(), lo, hi);
     sql.push(" AND ");
     render(rest, Target::Rollup, &mut sql)?;
     Ok(sql)
 }
 
-/// Requests counted in `rollup_hourly` over hours `[lo, hi)` (one column).
+/// Requests counted in `rollup_hourly` (or `rollup_daily`) over buckets
+/// `[lo, hi)` (one column).
 pub fn rollup_count<'d>(
     d: &'d dyn Dialect,
     org: &str,
-    lo: i64,
-    hi: i64,
+    grain: Grain,
+    (lo, hi): (i64, i64),
     rest: &FilterNode,
 ) -> Result<Sql<'d>, StoreError> {
     let mut sql = Sql::new(d);
-    sql.push("SELECT COALESCE(SUM(requests), 0) FROM rollup_hourly WHERE org_id = ")
+    sql.push("SELECT COALESCE(SUM(requests), 0) FROM ")
+        .push(grain.table("rollup_hourly", "rollup_daily"))
+        .push(" WHERE org_id = ")
         .bind(org);
-    push_range(&mut sql, "hour", lo, hi);
+    push_range(&mut sql, grain.column(), lo, hi);
     sql.push(" AND ");
     render(rest, Target::Rollup, &mut sql)?;
     Ok(sql)
@@ -453,23 +492,31 @@ pub fn users_all_time<'d>(
     Ok(sql)
 }
 
-/// Users from the daily rollup over days `[lo, hi)`, one row each (the
-/// caller merges the edges, sorts and pages): columns `user_id`,
-/// `MIN(first_at)`, `MAX(last_at)`, then [`MEASURES`].
-pub fn users_daily<'d>(d: &'d dyn Dialect, org: &str, lo: i64, hi: i64, q: &UserQuery) -> Sql<'d> {
+/// Users from the daily (or hourly) rollup over buckets `[lo, hi)`, one row
+/// each (the caller merges the rest of the range, sorts and pages): columns
+/// `user_id`, `MIN(first_at)`, `MAX(last_at)`, then [`MEASURES`].
+pub fn users_rollup<'d>(
+    d: &'d dyn Dialect,
+    org: &str,
+    grain: Grain,
+    (lo, hi): (i64, i64),
+    q: &UserQuery,
+) -> Sql<'d> {
     let mut sql = Sql::new(d);
     sql.push("SELECT user_id, MIN(first_at), MAX(last_at), ")
         .push(&rollup_measures())
-        .push(" FROM rollup_user_daily WHERE org_id = ")
+        .push(" FROM ")
+        .push(grain.table("rollup_user_hourly", "rollup_user_daily"))
+        .push(" WHERE org_id = ")
         .bind(org);
-    push_range(&mut sql, "day", lo, hi);
+    push_range(&mut sql, grain.column(), lo, hi);
     push_user_filters(&mut sql, "user_id", q);
     sql.push(" GROUP BY user_id");
     sql
 }
 
 /// Users from the records created in `[start, end)`: the columns of
-/// [`users_daily`].
+/// [`users_rollup`].
 pub fn users_raw<'d>(
     d: &'d dyn Dialect,
     org: &str,
@@ -628,20 +675,48 @@ pub fn session_requests<'d>(
     sql
 }
 
-/// Property names (or one property's values) from the daily rollups over
-/// days `[lo, hi)`: columns the name (or value), then [`MEASURES`].
+/// Requests carrying property `key` = `value` in the daily (or hourly)
+/// rollup over buckets `[lo, hi)` (one column).
+pub fn property_value_count<'d>(
+    d: &'d dyn Dialect,
+    org: &str,
+    (key, value): (&str, &str),
+    grain: Grain,
+    (lo, hi): (i64, i64),
+) -> Sql<'d> {
+    let mut sql = Sql::new(d);
+    sql.push("SELECT COALESCE(SUM(requests), 0) FROM ")
+        .push(grain.table("rollup_property_hourly", "rollup_property_daily"))
+        .push(" WHERE org_id = ")
+        .bind(org)
+        .push(" AND key = ")
+        .bind(key);
+    push_range(&mut sql, grain.column(), lo, hi);
+    sql.push(" AND value = ").bind(value);
+    sql
+}
+
+/// Property names (or one property's values) from the daily (or hourly)
+/// rollups over buckets `[lo, hi)`: columns the name (or value), then
+/// [`MEASURES`].
 pub fn property_rollup<'d>(
     d: &'d dyn Dialect,
     org: &str,
     key: Option<&str>,
-    lo: i64,
-    hi: i64,
+    grain: Grain,
+    (lo, hi): (i64, i64),
     q: &PropertyQuery,
 ) -> Sql<'d> {
     let mut sql = Sql::new(d);
     let (col, table) = match key {
-        None => ("key", "rollup_property_key_daily"),
-        Some(_) => ("value", "rollup_property_daily"),
+        None => (
+            "key",
+            grain.table("rollup_property_key_hourly", "rollup_property_key_daily"),
+        ),
+        Some(_) => (
+            "value",
+            grain.table("rollup_property_hourly", "rollup_property_daily"),
+        ),
     };
     sql.push("SELECT ")
         .push(col)
@@ -654,7 +729,7 @@ pub fn property_rollup<'d>(
     if let Some(k) = key {
         sql.push(" AND key = ").bind(k);
     }
-    push_range(&mut sql, "day", lo, hi);
+    push_range(&mut sql, grain.column(), lo, hi);
     if let Some(s) = &q.search {
         sql.push(" AND ");
         d.contains(&mut sql, col, s);
@@ -787,8 +862,24 @@ mod tests {
     #[test]
     fn aggregates_in_both_dialects() {
         let rest = FilterNode::All;
-        let s = rollup_sums(&SqliteDialect, "o", 0, 100, &rest, HourGroup::Model).unwrap();
-        let p = rollup_sums(&PostgresDialect, "o", 0, 100, &rest, HourGroup::Model).unwrap();
+        let s = rollup_sums(
+            &SqliteDialect,
+            "o",
+            Grain::Hour,
+            (0, 100),
+            &rest,
+            HourGroup::Model,
+        )
+        .unwrap();
+        let p = rollup_sums(
+            &PostgresDialect,
+            "o",
+            Grain::Hour,
+            (0, 100),
+            &rest,
+            HourGroup::Model,
+        )
+        .unwrap();
         assert!(s
             .text()
             .starts_with("SELECT NULLIF(model, ''), COALESCE(SUM(requests), 0), "));

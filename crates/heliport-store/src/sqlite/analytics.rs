@@ -18,8 +18,8 @@ use crate::model::{
     SessionNode, SessionRequest, SessionSummary, SessionTree, UserStats,
 };
 use crate::rollup::{bucket_start, Histogram, RollupInput, Sums, DAY_MICROS, HOUR_MICROS};
-use crate::sql::filter::{split_time, unanswerable, windows, ROLLUP_FIELDS};
-use crate::sql::queries::{self, HourGroup};
+use crate::sql::filter::{nested, split_time, unanswerable, windows, Nested, ROLLUP_FIELDS};
+use crate::sql::queries::{self, Grain, HourGroup};
 use crate::{from_micros, AnalyticsStore, BoxFuture};
 
 /// Most requests a session tree shows.
@@ -27,6 +27,17 @@ pub const MAX_TREE_REQUESTS: i64 = 10_000;
 /// Deepest path a session tree nests; deeper segments stay in the last node's name.
 const MAX_TREE_DEPTH: usize = 64;
 const MINUTE_MICROS: i64 = 60_000_000;
+
+/// A group of a metrics read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum GroupKey {
+    /// Everything.
+    All,
+    /// A bucket start (µs).
+    At(i64),
+    /// A model, provider or status (None: without one).
+    Dim(Option<String>),
+}
 
 /// Measures and histograms of one group.
 #[derive(Debug, Default, Clone)]
@@ -118,43 +129,25 @@ impl SqliteStore {
                 add_raw_row(&mut overview, &row)?;
             }
         } else {
-            let w = windows(start, end, HOUR_MICROS);
-            if let Some((lo, hi)) = w.rollup {
-                let sql = queries::rollup_sums(&DIALECT, org, lo, hi, rest, group)?;
-                for row in r.all(&sql, "reading metrics").await? {
-                    let (at, s) = match group {
-                        HourGroup::Hour => (int(&row, 0)?, sums(&row, 1)?),
-                        _ => (0, sums(&row, 0)?),
-                    };
-                    buckets.entry(place(at)).or_default().sums.add(&s);
-                }
-                let sql = queries::rollup_histograms(&DIALECT, org, lo, hi, rest, group)?;
-                let from = usize::from(group == HourGroup::Hour);
-                for row in r.all(&sql, "reading metrics").await? {
-                    let at = if from == 1 { int(&row, 0)? } else { 0 };
-                    let agg = buckets.entry(place(at)).or_default();
-                    agg.latency.merge(&Histogram::decode(&blob(&row, from)?));
-                    agg.ttft.merge(&Histogram::decode(&blob(&row, from + 1)?));
-                }
-            }
-            for (s, e) in w.edges {
-                let sql = queries::raw_sums(&DIALECT, org, s, e, rest, group)?;
-                for row in r.all(&sql, "reading metrics").await? {
-                    let (at, sums) = match group {
-                        HourGroup::Hour => (opt_int(&row, 0)?, sums(&row, 1)?),
-                        _ => (Some(0), sums(&row, 0)?),
-                    };
-                    // An empty edge sums to one row of zeros.
-                    if let (Some(at), true) = (at, sums.requests > 0) {
-                        buckets.entry(place(at)).or_default().sums.add(&sums);
-                    }
-                }
-                let sql = queries::raw_durations(&DIALECT, org, s, e, rest, group)?;
-                let from = usize::from(group == HourGroup::Hour);
-                for row in r.all(&sql, "reading metrics").await? {
-                    let at = if from == 1 { int(&row, 0)? } else { 0 };
-                    record_durations(buckets.entry(place(at)).or_default(), &row, from)?;
-                }
+            // Whole days serve day and week buckets only when days start at
+            // UTC midnight, as the daily rollup's do.
+            let days = match q.series {
+                None => true,
+                Some(Bucket::Day | Bucket::Week) => q.tz_offset_minutes == 0,
+                Some(_) => false,
+            };
+            for (key, agg) in self
+                .gather(&mut r, org, (start, end), rest, group, days)
+                .await?
+            {
+                let at = match key {
+                    GroupKey::At(t) => t,
+                    _ => 0,
+                };
+                let b = buckets.entry(place(at)).or_default();
+                b.sums.add(&agg.sums);
+                b.latency.merge(&agg.latency);
+                b.ttft.merge(&agg.ttft);
             }
             for agg in buckets.values() {
                 overview.sums.add(&agg.sums);
@@ -204,6 +197,75 @@ impl SqliteStore {
         })
     }
 
+    /// Measures and histograms of `[start, end)` through the rollup
+    /// pyramid (whole days when `days`, whole hours, and the partial hours
+    /// at the ends from the records), by `group`.
+    async fn gather(
+        &self,
+        r: &mut Reader,
+        org: &str,
+        (start, end): (i64, i64),
+        rest: &FilterNode,
+        group: HourGroup,
+        days: bool,
+    ) -> StoreResult<HashMap<GroupKey, Agg>> {
+        let mut out: HashMap<GroupKey, Agg> = HashMap::new();
+        let parts = if days {
+            nested(start, end)
+        } else {
+            let w = windows(start, end, HOUR_MICROS);
+            Nested {
+                days: None,
+                hours: w.rollup.into_iter().collect(),
+                raw: w.edges,
+            }
+        };
+        let from = usize::from(group != HourGroup::None);
+        let key = |row: &SqliteRow| -> StoreResult<GroupKey> {
+            Ok(match group {
+                HourGroup::None => GroupKey::All,
+                HourGroup::Hour => GroupKey::At(int(row, 0)?),
+                g => GroupKey::Dim(group_key(row, g)?),
+            })
+        };
+        let levels = parts
+            .days
+            .map(|d| (Grain::Day, d))
+            .into_iter()
+            .chain(parts.hours.iter().map(|h| (Grain::Hour, *h)));
+        for (grain, range) in levels {
+            let sql = queries::rollup_sums(&DIALECT, org, grain, range, rest, group)?;
+            for row in r.all(&sql, "reading metrics").await? {
+                out.entry(key(&row)?)
+                    .or_default()
+                    .sums
+                    .add(&sums(&row, from)?);
+            }
+            let sql = queries::rollup_histograms(&DIALECT, org, grain, range, rest, group)?;
+            for row in r.all(&sql, "reading metrics").await? {
+                let agg = out.entry(key(&row)?).or_default();
+                agg.latency.merge_encoded(blob(&row, from)?);
+                agg.ttft.merge_encoded(blob(&row, from + 1)?);
+            }
+        }
+        for (s, e) in parts.raw {
+            let sql = queries::raw_sums(&DIALECT, org, s, e, rest, group)?;
+            for row in r.all(&sql, "reading metrics").await? {
+                let sums = sums(&row, from)?;
+                // An empty range sums to one row of zeros (and a NULL time).
+                if sums.requests == 0 {
+                    continue;
+                }
+                out.entry(key(&row)?).or_default().sums.add(&sums);
+            }
+            let sql = queries::raw_durations(&DIALECT, org, s, e, rest, group)?;
+            for row in r.all(&sql, "reading metrics").await? {
+                record_durations(out.entry(key(&row)?).or_default(), &row, from)?;
+            }
+        }
+        Ok(out)
+    }
+
     #[expect(clippy::too_many_arguments, reason = "one query's parts, read once")]
     async fn breakdown(
         &self,
@@ -235,36 +297,12 @@ impl SqliteStore {
             }
         };
         let mut groups: HashMap<Option<String>, Agg> = HashMap::new();
-        let w = windows(start, end, HOUR_MICROS);
-        if let Some((lo, hi)) = w.rollup {
-            let sql = queries::rollup_sums(&DIALECT, org, lo, hi, rest, group)?;
-            for row in r.all(&sql, "reading a breakdown").await? {
-                groups
-                    .entry(group_key(&row, group)?)
-                    .or_default()
-                    .sums
-                    .add(&sums(&row, 1)?);
-            }
-            let sql = queries::rollup_histograms(&DIALECT, org, lo, hi, rest, group)?;
-            for row in r.all(&sql, "reading a breakdown").await? {
-                let agg = groups.entry(group_key(&row, group)?).or_default();
-                agg.latency.merge(&Histogram::decode(&blob(&row, 1)?));
-                agg.ttft.merge(&Histogram::decode(&blob(&row, 2)?));
-            }
-        }
-        for (s, e) in w.edges {
-            let sql = queries::raw_sums(&DIALECT, org, s, e, rest, group)?;
-            for row in r.all(&sql, "reading a breakdown").await? {
-                groups
-                    .entry(group_key(&row, group)?)
-                    .or_default()
-                    .sums
-                    .add(&sums(&row, 1)?);
-            }
-            let sql = queries::raw_durations(&DIALECT, org, s, e, rest, group)?;
-            for row in r.all(&sql, "reading a breakdown").await? {
-                let agg = groups.entry(group_key(&row, group)?).or_default();
-                record_durations(agg, &row, 1)?;
+        for (key, agg) in self.gather(r, org, (start, end), rest, group, true).await? {
+            if let GroupKey::Dim(k) = key {
+                let g = groups.entry(k).or_default();
+                g.sums.add(&agg.sums);
+                g.latency.merge(&agg.latency);
+                g.ttft.merge(&agg.ttft);
             }
         }
         let mut rows: Vec<BreakdownRow> = groups
@@ -356,14 +394,19 @@ impl SqliteStore {
             e.2 = e.2.max(last);
             Ok(())
         };
-        let w = windows(start, end, DAY_MICROS);
-        if let Some((lo, hi)) = w.rollup {
-            let sql = queries::users_daily(&DIALECT, org, lo, hi, q);
+        let parts = nested(start, end);
+        let levels = parts
+            .days
+            .map(|d| (Grain::Day, d))
+            .into_iter()
+            .chain(parts.hours.iter().map(|h| (Grain::Hour, *h)));
+        for (grain, range) in levels {
+            let sql = queries::users_rollup(&DIALECT, org, grain, range, q);
             for row in r.all(&sql, "reading users").await? {
                 add(&row)?;
             }
         }
-        for (s, e) in w.edges {
+        for (s, e) in parts.raw {
             let sql = queries::users_raw(&DIALECT, org, s, e, q);
             for row in r.all(&sql, "reading users").await? {
                 add(&row)?;
@@ -497,9 +540,14 @@ impl SqliteStore {
         q: &PropertyQuery,
     ) -> StoreResult<HashMap<String, Sums>> {
         let mut groups: HashMap<String, Sums> = HashMap::new();
-        let w = windows(start, end, DAY_MICROS);
-        if let Some((lo, hi)) = w.rollup {
-            let sql = queries::property_rollup(&DIALECT, org, key, lo, hi, q);
+        let parts = nested(start, end);
+        let levels = parts
+            .days
+            .map(|d| (Grain::Day, d))
+            .into_iter()
+            .chain(parts.hours.iter().map(|h| (Grain::Hour, *h)));
+        for (grain, range) in levels {
+            let sql = queries::property_rollup(&DIALECT, org, key, grain, range, q);
             for row in r.all(&sql, "reading properties").await? {
                 groups
                     .entry(text(&row, 0)?)
@@ -507,7 +555,7 @@ impl SqliteStore {
                     .add(&sums(&row, 1)?);
             }
         }
-        for (s, e) in w.edges {
+        for (s, e) in parts.raw {
             let sql = queries::property_raw(&DIALECT, org, key, s, e, q);
             for row in r.all(&sql, "reading properties").await? {
                 groups

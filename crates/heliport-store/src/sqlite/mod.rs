@@ -36,6 +36,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_attempts_and_cache_savings.sql"),
     include_str!("../../migrations/0003_rollups.sql"),
+    include_str!("../../migrations/0004_planner_statistics.sql"),
 ];
 
 /// The dialect every SQLite query is built in.
@@ -279,10 +280,10 @@ fn text(row: &SqliteRow, i: usize) -> StoreResult<String> {
     Ok(opt_text(row, i)?.unwrap_or_default())
 }
 
-/// Column `i` as a blob (NULL as empty).
-fn blob(row: &SqliteRow, i: usize) -> StoreResult<Vec<u8>> {
+/// Column `i` as a blob (NULL as empty), borrowed from the row.
+fn blob(row: &SqliteRow, i: usize) -> StoreResult<&[u8]> {
     Ok(row
-        .try_get::<Option<Vec<u8>>, _>(i)
+        .try_get::<Option<&[u8]>, _>(i)
         .map_err(db("reading a row"))?
         .unwrap_or_default())
 }
@@ -298,6 +299,8 @@ fn sums(row: &SqliteRow, from: usize) -> StoreResult<crate::rollup::Sums> {
 
 #[cfg(test)]
 mod tests_records;
+#[cfg(test)]
+mod tests_rollups;
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -9,8 +9,9 @@ use super::{db, int, opt_int, opt_text, query, upsert, SqliteStore, DIALECT};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{ExportCursor, ExportOrder, ExportPage, ScoreValue};
 use crate::rollup::{bucket_start, RollupInput, Sums, DAY_MICROS, HOUR_MICROS};
-use crate::sql::filter::{rollup_answers, split_time, windows};
-use crate::sql::{queries, Sql};
+use crate::sql::filter::{nested, rollup_answers, split_time};
+use crate::sql::queries::{self, Grain};
+use crate::sql::Sql;
 use crate::{BoxFuture, RecordStore};
 
 impl SqliteStore {
@@ -22,21 +23,46 @@ impl SqliteStore {
     }
 
     /// Counts from the hourly rollup when the filter allows (top-level time
-    /// bounds plus model, provider, status, cached), reading only the
-    /// partial hours at the edges from the records; else from the records.
+    /// bounds plus model, provider, status, cached), or from the daily
+    /// property rollup for one property's value, reading only the partial
+    /// buckets at the edges from the records; else from the records.
     async fn count_requests_impl(&self, org: &str, filter: &FilterNode) -> StoreResult<u64> {
         let split = split_time(filter);
         let mut r = self.reader().await?;
         let mut total: i64 = 0;
-        if rollup_answers(&split.rest) {
-            let w = windows(split.start, split.end, HOUR_MICROS);
-            if let Some((lo, hi)) = w.rollup {
-                let sql = queries::rollup_count(&DIALECT, org, lo, hi, &split.rest)?;
+        if let Some(property) = one_property_equals(&split.rest) {
+            let parts = nested(split.start, split.end);
+            let levels = parts
+                .days
+                .map(|d| (Grain::Day, d))
+                .into_iter()
+                .chain(parts.hours.iter().map(|h| (Grain::Hour, *h)));
+            for (grain, range) in levels {
+                let sql = queries::property_value_count(&DIALECT, org, property, grain, range);
                 if let Some(row) = r.one(&sql, "counting requests").await? {
                     total += int(&row, 0)?;
                 }
             }
-            for (start, end) in w.edges {
+            for (start, end) in parts.raw {
+                let sql = queries::request_count(&DIALECT, org, &split.rest, start, end)?;
+                if let Some(row) = r.one(&sql, "counting requests").await? {
+                    total += int(&row, 0)?;
+                }
+            }
+        } else if rollup_answers(&split.rest) {
+            let parts = nested(split.start, split.end);
+            let levels = parts
+                .days
+                .map(|d| (Grain::Day, d))
+                .into_iter()
+                .chain(parts.hours.iter().map(|h| (Grain::Hour, *h)));
+            for (grain, range) in levels {
+                let sql = queries::rollup_count(&DIALECT, org, grain, range, &split.rest)?;
+                if let Some(row) = r.one(&sql, "counting requests").await? {
+                    total += int(&row, 0)?;
+                }
+            }
+            for (start, end) in parts.raw {
                 let sql = queries::request_count(&DIALECT, org, &split.rest, start, end)?;
                 if let Some(row) = r.one(&sql, "counting requests").await? {
                     total += int(&row, 0)?;
@@ -225,47 +251,67 @@ impl SqliteStore {
                 ttft_ms: u(15)?,
                 ..RollupInput::default()
             });
-            let day = bucket_start(created_at, DAY_MICROS);
-            if let Some(old) = &old {
-                add_property_sums(&mut tx, org, key, day, Some(old), &sums.negated()).await?;
-            } else {
-                // The key is new on this record: it now counts under the key.
-                add_property_sums(&mut tx, org, key, day, None, &sums).await?;
+            for (grain, at) in [
+                (Grain::Hour, bucket_start(created_at, HOUR_MICROS)),
+                (Grain::Day, bucket_start(created_at, DAY_MICROS)),
+            ] {
+                if let Some(old) = &old {
+                    add_property_sums(&mut tx, org, key, (grain, at), Some(old), &sums.negated())
+                        .await?;
+                } else {
+                    // The key is new on this record: it now counts under the key.
+                    add_property_sums(&mut tx, org, key, (grain, at), None, &sums).await?;
+                }
+                add_property_sums(&mut tx, org, key, (grain, at), Some(value), &sums).await?;
             }
-            add_property_sums(&mut tx, org, key, day, Some(value), &sums).await?;
-            sqlx::query("DELETE FROM rollup_property_daily WHERE org_id = ? AND key = ? AND day = ? AND requests <= 0")
+            for table in ["rollup_property_hourly", "rollup_property_daily"] {
+                sqlx::query(&format!(
+                    "DELETE FROM {table} WHERE org_id = ? AND key = ? AND requests <= 0"
+                ))
                 .bind(org)
                 .bind(key)
-                .bind(day)
                 .execute(&mut *tx)
                 .await
                 .map_err(db("editing a property"))?;
+            }
         }
         tx.commit().await.map_err(db("editing a property"))?;
         Ok(true)
     }
 }
 
-/// Adds `sums` to a property value's daily rollup (or, without a value, to
-/// the key's).
+/// The property and value when `node` is one `properties.<key> equals value`.
+fn one_property_equals(node: &FilterNode) -> Option<(&str, &str)> {
+    use heliport_core::filter::{Field, FilterValue, Op};
+    match node {
+        FilterNode::Leaf(conds) => match conds.as_slice() {
+            [c] => match (&c.field, c.op, &c.value) {
+                (Field::Property(k), Op::Equals, FilterValue::Text(v)) => Some((k, v)),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Adds `sums` to a property value's rollup at `grain` (or, without a
+/// value, to the key's).
 async fn add_property_sums(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     org: &str,
     key: &str,
-    day: i64,
+    (grain, at): (Grain, i64),
     value: Option<&str>,
     sums: &Sums,
 ) -> StoreResult<()> {
+    let (by_value, by_key) = match grain {
+        Grain::Hour => (&*upsert::PROPERTY_HOURLY, &*upsert::PROPERTY_KEY_HOURLY),
+        Grain::Day => (&*upsert::PROPERTY_DAILY, &*upsert::PROPERTY_KEY_DAILY),
+    };
     let mut q = match value {
-        Some(v) => sqlx::query(&upsert::PROPERTY_DAILY)
-            .bind(org)
-            .bind(key)
-            .bind(day)
-            .bind(v),
-        None => sqlx::query(&upsert::PROPERTY_KEY_DAILY)
-            .bind(org)
-            .bind(key)
-            .bind(day),
+        Some(v) => sqlx::query(by_value).bind(org).bind(key).bind(at).bind(v),
+        None => sqlx::query(by_key).bind(org).bind(key).bind(at),
     };
     for m in sums.to_array() {
         q = q.bind(m);

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::upsert;
 use crate::error::StoreError;
-use crate::rollup::{Histogram, RollupBatch, RollupInput};
+use crate::rollup::{RollupBatch, RollupInput};
 use crate::to_micros;
 
 /// Where a `sqlite:` URL points.
@@ -384,31 +384,35 @@ impl StoredRow {
 /// Writes one batch's rollup deltas: a few upserts per distinct key, not
 /// per record, so a busy hour costs one row update per batch.
 fn write_rollups(tx: &Transaction<'_>, b: &RollupBatch) -> Result<(), StoreError> {
+    use rusqlite::types::Value as V;
     if b.is_empty() {
         return Ok(());
     }
-    let e = sql("updating rollups");
-    let measures = |s: &crate::rollup::Sums| s.to_array().map(rusqlite::types::Value::Integer);
-    use rusqlite::types::Value as V;
-    {
-        let mut read = tx
-            .prepare_cached(upsert::HOURLY_HISTOGRAMS)
-            .map_err(sql("updating rollups"))?;
-        let mut write = tx
-            .prepare_cached(&upsert::HOURLY)
-            .map_err(sql("updating rollups"))?;
-        for (k, agg) in &b.hourly {
+    let measures = |s: &crate::rollup::Sums| s.to_array().map(V::Integer);
+    let prepare = |q: &str| tx.prepare_cached(q).map_err(sql("updating rollups"));
+    // The time rollups keep histograms: read, merge, write back (the
+    // transaction holds the write lock, so nothing changes in between).
+    for (aggs, read_sql, write_sql) in [
+        (
+            &b.hourly,
+            upsert::HOURLY_HISTOGRAMS,
+            upsert::HOURLY.as_str(),
+        ),
+        (&b.daily, upsert::DAILY_HISTOGRAMS, upsert::DAILY.as_str()),
+    ] {
+        let mut read = prepare(read_sql)?;
+        let mut write = prepare(write_sql)?;
+        for (k, agg) in aggs {
             let key = params![k.org_id, k.hour, k.model, k.provider, k.status, k.cached];
             let stored: Option<(Vec<u8>, Vec<u8>)> = read
                 .query_row(key, |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .map_err(sql("reading rollup histograms"))?;
-            let (mut latency, mut ttft) = match stored {
-                Some((l, t)) => (Histogram::decode(&l), Histogram::decode(&t)),
-                None => (Histogram::default(), Histogram::default()),
-            };
-            latency.merge(&agg.latency);
-            ttft.merge(&agg.ttft);
+            let (mut latency, mut ttft) = (agg.latency.clone(), agg.ttft.clone());
+            if let Some((l, t)) = stored {
+                latency.merge_encoded(&l);
+                ttft.merge_encoded(&t);
+            }
             let mut values: Vec<V> = vec![
                 V::Text(k.org_id.clone()),
                 V::Integer(k.hour),
@@ -422,108 +426,103 @@ fn write_rollups(tx: &Transaction<'_>, b: &RollupBatch) -> Result<(), StoreError
             values.extend(measures(&agg.sums));
             write
                 .execute(params_from_iter(values))
-                .map_err(sql("updating rollup_hourly"))?;
+                .map_err(sql("updating the time rollups"))?;
         }
     }
-    {
-        let mut stmt = tx
-            .prepare_cached(&upsert::USER_DAILY)
-            .map_err(sql("updating rollups"))?;
-        for ((org, day, user), a) in &b.user_daily {
+    for (aggs, upsert_sql) in [
+        (&b.user_hourly, upsert::USER_HOURLY.as_str()),
+        (&b.user_daily, upsert::USER_DAILY.as_str()),
+    ] {
+        let mut stmt = prepare(upsert_sql)?;
+        for ((org, at, user), a) in aggs {
             let mut values = vec![
                 V::Text(org.clone()),
-                V::Integer(*day),
+                V::Integer(*at),
                 V::Text(user.clone()),
                 V::Integer(a.first_at),
                 V::Integer(a.last_at),
             ];
             values.extend(measures(&a.sums));
             stmt.execute(params_from_iter(values))
-                .map_err(sql("updating rollup_user_daily"))?;
-        }
-        let mut stmt = tx
-            .prepare_cached(&upsert::USERS)
-            .map_err(sql("updating rollups"))?;
-        for ((org, user), a) in &b.users {
-            let mut values = vec![
-                V::Text(org.clone()),
-                V::Text(user.clone()),
-                V::Integer(a.first_at),
-                V::Integer(a.last_at),
-            ];
-            values.extend(measures(&a.sums));
-            stmt.execute(params_from_iter(values))
-                .map_err(sql("updating rollup_users"))?;
+                .map_err(sql("updating the user rollups"))?;
         }
     }
-    {
-        let mut stmt = tx
-            .prepare_cached(&upsert::SESSIONS)
-            .map_err(sql("updating rollups"))?;
-        for ((org, session), a) in &b.sessions {
-            let (name_at, name) = match &a.name {
-                Some((at, n)) => (V::Integer(*at), V::Text(n.clone())),
-                None => (V::Integer(0), V::Null),
-            };
-            let mut values = vec![
-                V::Text(org.clone()),
-                V::Text(session.clone()),
-                name,
-                name_at,
-                V::Integer(a.span.first_at),
-                V::Integer(a.span.last_at),
-            ];
-            values.extend(measures(&a.span.sums));
-            stmt.execute(params_from_iter(values))
-                .map_err(sql("updating rollup_sessions"))?;
-        }
-        let mut stmt = tx
-            .prepare_cached(upsert::SESSION_USERS)
-            .map_err(sql("updating rollups"))?;
-        for (org, session, user) in &b.session_users {
-            stmt.execute(params![org, session, user])
-                .map_err(sql("updating rollup_session_users"))?;
-        }
+    let mut stmt = prepare(&upsert::USERS)?;
+    for ((org, user), a) in &b.users {
+        let mut values = vec![
+            V::Text(org.clone()),
+            V::Text(user.clone()),
+            V::Integer(a.first_at),
+            V::Integer(a.last_at),
+        ];
+        values.extend(measures(&a.sums));
+        stmt.execute(params_from_iter(values))
+            .map_err(sql("updating rollup_users"))?;
     }
-    {
-        let mut stmt = tx
-            .prepare_cached(&upsert::PROPERTY_DAILY)
-            .map_err(sql("updating rollups"))?;
-        for ((org, key, day, value), s) in &b.property_daily {
+    let mut stmt = prepare(&upsert::SESSIONS)?;
+    for ((org, session), a) in &b.sessions {
+        let (name_at, name) = match &a.name {
+            Some((at, n)) => (V::Integer(*at), V::Text(n.clone())),
+            None => (V::Integer(0), V::Null),
+        };
+        let mut values = vec![
+            V::Text(org.clone()),
+            V::Text(session.clone()),
+            name,
+            name_at,
+            V::Integer(a.span.first_at),
+            V::Integer(a.span.last_at),
+        ];
+        values.extend(measures(&a.span.sums));
+        stmt.execute(params_from_iter(values))
+            .map_err(sql("updating rollup_sessions"))?;
+    }
+    let mut stmt = prepare(upsert::SESSION_USERS)?;
+    for (org, session, user) in &b.session_users {
+        stmt.execute(params![org, session, user])
+            .map_err(sql("updating rollup_session_users"))?;
+    }
+    for (aggs, upsert_sql) in [
+        (&b.property_hourly, upsert::PROPERTY_HOURLY.as_str()),
+        (&b.property_daily, upsert::PROPERTY_DAILY.as_str()),
+    ] {
+        let mut stmt = prepare(upsert_sql)?;
+        for ((org, key, at, value), s) in aggs {
             let mut values = vec![
                 V::Text(org.clone()),
                 V::Text(key.clone()),
-                V::Integer(*day),
+                V::Integer(*at),
                 V::Text(value.clone()),
             ];
             values.extend(measures(s));
             stmt.execute(params_from_iter(values))
-                .map_err(sql("updating rollup_property_daily"))?;
-        }
-        let mut stmt = tx
-            .prepare_cached(&upsert::PROPERTY_KEY_DAILY)
-            .map_err(sql("updating rollups"))?;
-        for ((org, key, day), s) in &b.property_key_daily {
-            let mut values = vec![V::Text(org.clone()), V::Text(key.clone()), V::Integer(*day)];
-            values.extend(measures(s));
-            stmt.execute(params_from_iter(values))
-                .map_err(sql("updating rollup_property_key_daily"))?;
+                .map_err(sql("updating the property rollups"))?;
         }
     }
-    {
-        let mut stmt = tx.prepare_cached(&upsert::PROMPTS).map_err(e)?;
-        for ((org, prompt, version), a) in &b.prompts {
-            let mut values = vec![
-                V::Text(org.clone()),
-                V::Text(prompt.clone()),
-                V::Integer(*version),
-                V::Integer(a.first_at),
-                V::Integer(a.last_at),
-            ];
-            values.extend(measures(&a.sums));
+    for (aggs, upsert_sql) in [
+        (&b.property_key_hourly, upsert::PROPERTY_KEY_HOURLY.as_str()),
+        (&b.property_key_daily, upsert::PROPERTY_KEY_DAILY.as_str()),
+    ] {
+        let mut stmt = prepare(upsert_sql)?;
+        for ((org, key, at), s) in aggs {
+            let mut values = vec![V::Text(org.clone()), V::Text(key.clone()), V::Integer(*at)];
+            values.extend(measures(s));
             stmt.execute(params_from_iter(values))
-                .map_err(sql("updating rollup_prompt_versions"))?;
+                .map_err(sql("updating the property rollups"))?;
         }
+    }
+    let mut stmt = prepare(&upsert::PROMPTS)?;
+    for ((org, prompt, version), a) in &b.prompts {
+        let mut values = vec![
+            V::Text(org.clone()),
+            V::Text(prompt.clone()),
+            V::Integer(*version),
+            V::Integer(a.first_at),
+            V::Integer(a.last_at),
+        ];
+        values.extend(measures(&a.sums));
+        stmt.execute(params_from_iter(values))
+            .map_err(sql("updating rollup_prompt_versions"))?;
     }
     Ok(())
 }

@@ -50,6 +50,32 @@ pub(crate) static HOURLY: LazyLock<String> = LazyLock::new(|| {
 pub(crate) const HOURLY_HISTOGRAMS: &str = "SELECT latency_hist, ttft_hist FROM rollup_hourly \
     WHERE org_id = ? AND hour = ? AND model = ? AND provider = ? AND status = ? AND cached = ?";
 
+/// Binds: org, day, model, provider, status, cached, latency_hist,
+/// ttft_hist (already merged with the row's), measures.
+pub(crate) static DAILY: LazyLock<String> = LazyLock::new(|| {
+    upsert(
+        "rollup_daily",
+        &["org_id", "day", "model", "provider", "status", "cached"],
+        &[
+            ("latency_hist", "excluded.latency_hist"),
+            ("ttft_hist", "excluded.ttft_hist"),
+        ],
+    )
+});
+
+/// The histograms of one `rollup_daily` row (binds: its key).
+pub(crate) const DAILY_HISTOGRAMS: &str = "SELECT latency_hist, ttft_hist FROM rollup_daily \
+    WHERE org_id = ? AND day = ? AND model = ? AND provider = ? AND status = ? AND cached = ?";
+
+/// Binds: org, hour, user, first, last, measures.
+pub(crate) static USER_HOURLY: LazyLock<String> = LazyLock::new(|| {
+    upsert(
+        "rollup_user_hourly",
+        &["org_id", "hour", "user_id"],
+        &[FIRST, LAST],
+    )
+});
+
 /// Binds: org, day, user, first, last, measures.
 pub(crate) static USER_DAILY: LazyLock<String> = LazyLock::new(|| {
     upsert(
@@ -89,6 +115,24 @@ pub(crate) static PROPERTY_DAILY: LazyLock<String> = LazyLock::new(|| {
     upsert(
         "rollup_property_daily",
         &["org_id", "key", "day", "value"],
+        &[],
+    )
+});
+
+/// Binds: org, key, hour, value, measures.
+pub(crate) static PROPERTY_HOURLY: LazyLock<String> = LazyLock::new(|| {
+    upsert(
+        "rollup_property_hourly",
+        &["org_id", "key", "hour", "value"],
+        &[],
+    )
+});
+
+/// Binds: org, key, hour, measures.
+pub(crate) static PROPERTY_KEY_HOURLY: LazyLock<String> = LazyLock::new(|| {
+    upsert(
+        "rollup_property_key_hourly",
+        &["org_id", "key", "hour"],
         &[],
     )
 });
