@@ -282,8 +282,7 @@ impl SqliteStore {
             Dimension::Provider => HourGroup::Provider,
             Dimension::Status => HourGroup::Status,
             Dimension::User | Dimension::Property(_) => {
-                if *rest != FilterNode::All && !matches!(rest, FilterNode::Leaf(c) if c.is_empty())
-                {
+                if !matches_everything(rest) {
                     return Err(StoreError::Invalid(
                         "a breakdown by user or property cannot be filtered by model, provider, \
                          status or cached (those rollups do not keep them); drop the filter or \
@@ -662,6 +661,18 @@ fn add_raw_row(agg: &mut Agg, row: &SqliteRow) -> StoreResult<()> {
         agg.ttft.record(ms);
     }
     Ok(())
+}
+
+/// Whether `node` has no condition left (what remains of a filter that
+/// held only time bounds).
+fn matches_everything(node: &FilterNode) -> bool {
+    match node {
+        FilterNode::All => true,
+        FilterNode::Leaf(c) => c.is_empty(),
+        FilterNode::And(a, b) | FilterNode::Or(a, b) => {
+            matches_everything(a) && matches_everything(b)
+        }
+    }
 }
 
 fn sort_breakdown(rows: &mut Vec<BreakdownRow>, limit: u64) {

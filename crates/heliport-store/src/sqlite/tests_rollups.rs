@@ -240,6 +240,24 @@ async fn rollups_answer_exactly_for_any_range() {
             "{label}"
         );
     }
+    // Time bounds in the filter (an AND of two leaves) leave nothing else,
+    // so a breakdown by user still answers.
+    let q = parse_metrics_query(&json!({
+        "filter": {
+            "left": {"request_response_rmt": {"request_created_at": {"gte": rfc(T0)}}},
+            "operator": "and",
+            "right": {"request_response_rmt": {"request_created_at": {"lt": rfc(T0 + DAY_MICROS)}}},
+        },
+        "groupBy": "user",
+        "limit": 100,
+    }))
+    .unwrap();
+    let m = store.metrics(ORG, &q).await.unwrap();
+    let total: i64 = m.breakdown.unwrap().iter().map(|b| b.sums.requests).sum();
+    let want = truth(&recs, (T0, T0 + DAY_MICROS))
+        .filter(|r| r.user_id.is_some())
+        .count();
+    assert_eq!(total, want as i64);
     // All time: the unbounded paths.
     let all = (i64::MIN, i64::MAX);
     let users = store
