@@ -113,6 +113,10 @@ fn dir(d: SortDirection) -> &'static str {
 }
 
 /// One page of requests ([`REQUEST_COLUMNS`]).
+///
+/// The page's `seq`s are chosen first and the rows read after: sorting
+/// whole records (bodies included) would move every matching body through
+/// the sorter, where the keys and `seq`s are a few bytes each.
 pub fn request_page<'d>(
     d: &'d dyn Dialect,
     org: &str,
@@ -121,7 +125,7 @@ pub fn request_page<'d>(
     let mut sql = Sql::new(d);
     sql.push("SELECT ")
         .push(REQUEST_COLUMNS)
-        .push(" FROM requests WHERE org_id = ")
+        .push(" FROM requests WHERE seq IN (SELECT seq FROM requests WHERE org_id = ")
         .bind(org);
     if requests_only(&q.filter) {
         sql.push(" AND parent_request_id IS NULL");
@@ -131,6 +135,8 @@ pub fn request_page<'d>(
     sql.push(" ORDER BY ");
     order_by(&q.sort, &mut sql);
     limit_offset(&mut sql, q.limit, q.offset)?;
+    sql.push(") ORDER BY ");
+    order_by(&q.sort, &mut sql);
     Ok(sql)
 }
 
@@ -844,14 +850,15 @@ mod tests {
         .unwrap();
         let s = request_page(&SqliteDialect, "o", &q).unwrap();
         let p = request_page(&PostgresDialect, "o", &q).unwrap();
-        let tail =
-            " AND parent_request_id IS NULL AND (model = ?) ORDER BY (cost_nano_usd IS NULL), \
-                    cost_nano_usd DESC, seq DESC LIMIT ? OFFSET ?";
+        let tail = " AND parent_request_id IS NULL AND (model = ?) ORDER BY (cost_nano_usd IS NULL), \
+                    cost_nano_usd DESC, seq DESC LIMIT ? OFFSET ?) ORDER BY (cost_nano_usd IS NULL), \
+                    cost_nano_usd DESC, seq DESC";
         assert!(s.text().ends_with(tail), "{}", s.text());
         assert!(
             p.text().ends_with(
                 " AND parent_request_id IS NULL AND (model = $2) ORDER BY (cost_nano_usd IS NULL), \
-                 cost_nano_usd DESC, seq DESC LIMIT $3 OFFSET $4"
+                 cost_nano_usd DESC, seq DESC LIMIT $3 OFFSET $4) ORDER BY (cost_nano_usd IS NULL), \
+                 cost_nano_usd DESC, seq DESC"
             ),
             "{}",
             p.text()
