@@ -1,45 +1,79 @@
-//! heliport's REST API (SPEC §7): Helicone-compatible request queries,
-//! authenticated with `Authorization: Bearer <key>` and scoped to the key's
-//! organization. Every answer is the envelope `{"data": ..., "error": null}`.
+//! heliport's REST API (SPEC §7), Helicone-compatible: request queries,
+//! counts and exports, feedback, scores and property edits, and users,
+//! sessions, properties and prompts, plus heliport's metrics query.
+//!
+//! Authenticated with `Authorization: Bearer <key>`: reads need `r`, writes
+//! `w`; everything is scoped to the key's organization. Every answer is the
+//! envelope `{"data": ..., "error": null}` (on error `{"data": null,
+//! "error": "message"}`), except exports, which stream CSV or JSON lines.
+//! A client's mistake is a 4xx naming it, never a 500.
+
+#![warn(missing_docs)]
+
+mod aggregates;
+mod export;
+mod requests;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use heliport_core::filter::{parse_filter, parse_query, FilterNode};
 use heliport_store::auth::{bearer, KeyCache};
-use heliport_store::SqliteStore;
+use heliport_store::{AnalyticsStore, MetaStore, RecordStore, StoreError};
 use serde_json::{json, Value};
 
-/// What the API handlers share.
+/// What the API handlers share: the stores (as traits) and the key cache.
 #[derive(Clone)]
 pub struct ApiState {
-    pub store: SqliteStore,
+    /// Request records.
+    pub records: Arc<dyn RecordStore>,
+    /// Aggregates.
+    pub analytics: Arc<dyn AnalyticsStore>,
+    /// Organizations, keys, prompts.
+    pub meta: Arc<dyn MetaStore>,
+    /// Authenticates API keys.
     pub keys: Arc<KeyCache>,
 }
 
-/// The REST routes, ready to merge into the server's router.
+/// The REST routes, ready to merge into the server's router. Paths in the
+/// namespace that name no endpoint are a 404 (answered by the gateway),
+/// never proxied.
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .route("/v1/request/query", post(query_requests))
-        .route("/v1/request/query-clickhouse", post(query_requests))
-        .route("/v1/request/count/query", post(count_requests))
-        .route("/v1/request/{id}", get(get_request))
-        // Endpoints of SPEC §7 this version does not serve yet say so; any
-        // other path in the namespace is a 404 (answered by the gateway),
-        // never proxied.
-        .route("/v1/request/{id}/feedback", any(not_available))
-        .route("/v1/request/{id}/score", any(not_available))
-        .route("/v1/request/{id}/property", any(not_available))
-        .route("/v1/feedback", any(not_available))
-        .route("/v1/user/query", any(not_available))
-        .route("/v1/session/query", any(not_available))
-        .route("/v1/property/query", any(not_available))
-        .route("/v1/prompt", any(not_available))
-        .route("/v1/prompt/{*rest}", any(not_available))
+        .route("/v1/request/query", post(requests::query))
+        .route("/v1/request/query-clickhouse", post(requests::query))
+        .route("/v1/request/count/query", post(requests::count))
+        .route("/v1/request/export", post(export::export))
+        .route("/v1/request/metrics/query", post(aggregates::metrics))
+        .route("/v1/request/{id}", get(requests::get))
+        .route("/v1/request/{id}/feedback", post(requests::feedback))
+        .route("/v1/request/{id}/score", post(requests::score))
+        .route("/v1/request/{id}/property", put(requests::property))
+        .route("/v1/feedback", post(requests::feedback_by_body))
+        .route("/v1/user/query", post(aggregates::users))
+        .route("/v1/session/query", post(aggregates::sessions))
+        .route("/v1/session/{id}", get(aggregates::session))
+        .route("/v1/property/query", post(aggregates::property_names))
+        .route(
+            "/v1/property/{name}/query",
+            post(aggregates::property_values),
+        )
+        .route(
+            "/v1/property/{name}/search",
+            post(aggregates::property_values),
+        )
+        .route("/v1/prompt/query", post(aggregates::prompts))
+        .route("/v1/prompt/{id}", get(aggregates::prompt))
+        .route(
+            "/v1/prompt/{id}/versions/query",
+            post(aggregates::prompt_versions),
+        )
+        .route(
+            "/v1/prompt/{id}/versions/{version}",
+            get(aggregates::prompt_version),
+        )
         .with_state(state)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::map_response(envelope_rejections))
@@ -83,18 +117,9 @@ async fn envelope_rejections(resp: Response) -> Response {
     ApiError(parts.status, message).into_response()
 }
 
-async fn not_available(uri: axum::http::Uri) -> ApiError {
-    ApiError(
-        StatusCode::NOT_IMPLEMENTED,
-        format!(
-            "{} is part of heliport's REST API but not available in this version",
-            uri.path()
-        ),
-    )
-}
-
 /// An API error: a 4xx/5xx with the envelope.
-struct ApiError(StatusCode, String);
+#[derive(Debug)]
+pub(crate) struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -102,12 +127,84 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn ok(data: Value) -> Response {
-    Json(json!({"data": data, "error": null})).into_response()
+impl From<heliport_core::filter::FilterError> for ApiError {
+    fn from(e: heliport_core::filter::FilterError) -> ApiError {
+        ApiError(StatusCode::BAD_REQUEST, e.to_string())
+    }
 }
 
-/// The caller's organization, for a key with read permission.
-async fn read_org(state: &ApiState, headers: &HeaderMap) -> Result<String, ApiError> {
+/// A store failure as the client sees it: its own mistakes in full, a busy
+/// or slow store as 503 with the reason, anything else as a 500 whose
+/// details go to the log only.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::Invalid(_) | StoreError::Filter(_) => {
+                ApiError(StatusCode::BAD_REQUEST, e.to_string())
+            }
+            StoreError::NotFound(_) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
+            StoreError::Timeout(_) => {
+                tracing::warn!(error = %e, "a REST query hit the statement timeout");
+                ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
+            other => {
+                tracing::error!(error = %other, "a REST query failed");
+                ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the query failed; see heliport's log".into(),
+                )
+            }
+        }
+    }
+}
+
+pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, message.into())
+}
+
+/// The envelope `{"data": ..., "error": null}`.
+#[derive(serde::Serialize)]
+struct Envelope<'a, T> {
+    data: &'a T,
+    error: Option<&'a str>,
+}
+
+/// The envelope around `data`, serialised once, straight from `data` (a
+/// page of 1,000 records is megabytes: no copy of it is made on the way).
+pub(crate) fn ok(data: impl serde::Serialize) -> Response {
+    match serde_json::to_vec(&Envelope {
+        data: &data,
+        error: None,
+    }) {
+        Ok(bytes) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot serialise the answer: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+/// What an access needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Read,
+    Write,
+}
+
+/// The caller's organization, for a key with the permission `access` needs.
+pub(crate) async fn org_for(
+    state: &ApiState,
+    headers: &HeaderMap,
+    access: Access,
+) -> Result<String, ApiError> {
     let raw = headers
         .get(axum::http::header::AUTHORIZATION)
         .ok_or_else(|| {
@@ -128,82 +225,26 @@ async fn read_org(state: &ApiState, headers: &HeaderMap) -> Result<String, ApiEr
             "invalid_auth: the key is unknown or revoked".into(),
         )
     })?;
-    if !grant.permissions.read {
-        return Err(ApiError(
+    match access {
+        Access::Read if !grant.permissions.read => Err(ApiError(
             StatusCode::FORBIDDEN,
             "forbidden: this key cannot read; use a key with r or rw permission".into(),
-        ));
+        )),
+        Access::Write if !grant.permissions.write => Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "forbidden: this key cannot write; use a key with w or rw permission".into(),
+        )),
+        _ => Ok(grant.org_id),
     }
-    Ok(grant.org_id)
 }
 
-fn json_body(body: &axum::body::Bytes) -> Result<Value, ApiError> {
+/// The JSON body (an empty body reads as `{}`).
+pub(crate) fn json_body(body: &axum::body::Bytes) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("the body is not valid JSON: {e}"),
-        )
-    })
-}
-
-fn store_error(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "query failed");
-    ApiError(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "the query failed; see heliport's log".into(),
-    )
-}
-
-async fn query_requests(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
-    let org = read_org(&state, &headers).await?;
-    let q = parse_query(&json_body(&body)?)
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let rows = heliport_store::query::query_requests(state.store.pool(), &org, &q)
-        .await
-        .map_err(store_error)?;
-    Ok(ok(Value::Array(rows)))
-}
-
-async fn count_requests(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
-    let org = read_org(&state, &headers).await?;
-    let v = json_body(&body)?;
-    let filter = match v.get("filter") {
-        Some(f) => parse_filter(f).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?,
-        None => FilterNode::All,
-    };
-    let n = heliport_store::query::count_requests(state.store.pool(), &org, &filter)
-        .await
-        .map_err(store_error)?;
-    Ok(ok(json!(n)))
-}
-
-async fn get_request(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let org = read_org(&state, &headers).await?;
-    match heliport_store::query::get_request(state.store.pool(), &org, &id)
-        .await
-        .map_err(store_error)?
-    {
-        Some(row) => Ok(ok(row)),
-        None => Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!("no request with id '{id}'"),
-        )),
-    }
+    serde_json::from_slice(body)
+        .map_err(|e| bad_request(format!("the body is not valid JSON: {e}")))
 }
 
 #[cfg(test)]
@@ -238,6 +279,18 @@ mod tests {
         assert_eq!(
             serde_json::from_slice::<Value>(&body).unwrap()["data"],
             json!([1])
+        );
+    }
+
+    #[test]
+    fn store_errors_map_to_statuses() {
+        let s = |e: StoreError| ApiError::from(e).0;
+        assert_eq!(s(StoreError::Invalid("x".into())), StatusCode::BAD_REQUEST);
+        assert_eq!(s(StoreError::NotFound("x".into())), StatusCode::NOT_FOUND);
+        assert_eq!(s(StoreError::Timeout(5)), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            s(StoreError::Corrupt("x".into())),
+            StatusCode::INTERNAL_SERVER_ERROR
         );
     }
 }

@@ -181,6 +181,9 @@ pub struct RequestQuery {
     pub limit: u64,
     /// Order of the rows.
     pub sort: SortSpec,
+    /// Streamed answers as their raw events, not consolidated into one
+    /// JSON object (`"raw_bodies": true`).
+    pub raw_bodies: bool,
 }
 
 impl Default for RequestQuery {
@@ -190,6 +193,7 @@ impl Default for RequestQuery {
             offset: 0,
             limit: DEFAULT_LIMIT,
             sort: SortSpec::default(),
+            raw_bodies: false,
         }
     }
 }
@@ -233,6 +237,10 @@ pub enum FilterError {
     BadSort(String),
     #[error("query body must be a JSON object, got {0}")]
     BadBody(String),
+    /// A parameter of one of the analytics queries (users, sessions,
+    /// properties, prompts, metrics) is wrong; the message names it.
+    #[error("{0}")]
+    BadParam(String),
 }
 
 impl fmt::Display for FieldKind {
@@ -502,6 +510,16 @@ pub fn parse_query(body: &Value) -> Result<RequestQuery, FilterError> {
         None | Some(Value::Null) => {}
         Some(v) => q.sort = parse_sort(v)?,
     }
+    match obj.get("raw_bodies") {
+        None | Some(Value::Null) => {}
+        Some(Value::Bool(b)) => q.raw_bodies = *b,
+        Some(v) => {
+            return Err(FilterError::BadParam(format!(
+                "`raw_bodies` must be true or false, got {}",
+                describe(v)
+            )))
+        }
+    }
     Ok(q)
 }
 
@@ -726,7 +744,7 @@ fn parse_value(field: &Field, op: Op, v: &Value) -> Result<FilterValue, FilterEr
 /// Accepts RFC 3339, `YYYY-MM-DD HH:MM:SS[.fff]` / `YYYY-MM-DDTHH:MM:SS[.fff]`
 /// (taken as UTC, as Helicone's UI sends them), a bare date (midnight UTC),
 /// and epoch milliseconds as a JSON number.
-fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
     match v {
         Value::Number(n) => {
             let ms = n.as_f64()?;
@@ -756,12 +774,12 @@ fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
     }
 }
 
-fn join<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn join<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     items.into_iter().collect::<Vec<_>>().join(", ")
 }
 
 /// A short rendering of a JSON value for error messages.
-fn describe(v: &Value) -> String {
+pub(crate) fn describe(v: &Value) -> String {
     let s = v.to_string();
     if s.chars().count() > 80 {
         let cut: String = s.chars().take(77).collect();

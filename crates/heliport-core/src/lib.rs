@@ -5,6 +5,8 @@
 
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
+pub mod analytics;
+pub mod consolidate;
 pub mod error;
 pub mod estimate;
 pub mod extract;

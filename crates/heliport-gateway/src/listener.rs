@@ -51,10 +51,20 @@ pub struct ListenerConfig {
 }
 
 static OPEN: AtomicUsize = AtomicUsize::new(0);
+/// The most connections open at once since [`peak_connections_since_last`] last read it.
+static PEAK: AtomicUsize = AtomicUsize::new(0);
 
 /// Client connections open right now (also exported as `heliport_connections_open`).
 pub fn open_connections() -> usize {
     OPEN.load(Ordering::Relaxed)
+}
+
+/// The most client connections open at once since the last call (at least
+/// those open now): a burst shorter than the caller's polling interval is
+/// still seen.
+pub fn peak_connections_since_last() -> usize {
+    let now = OPEN.load(Ordering::Relaxed);
+    PEAK.swap(now, Ordering::Relaxed).max(now)
 }
 
 /// hyper refuses heads with more headers than this with a bare 431; it sits
@@ -219,7 +229,8 @@ pub async fn serve(
         let h2 = h2.clone();
         let tls = cfg.tls.clone();
         tokio::spawn(async move {
-            OPEN.fetch_add(1, Ordering::Relaxed);
+            let open = OPEN.fetch_add(1, Ordering::Relaxed) + 1;
+            PEAK.fetch_max(open, Ordering::Relaxed);
             metrics::gauge!("heliport_connections_open").increment(1.0);
             match tls {
                 None => {

@@ -10,7 +10,7 @@ use heliport_core::target::AllowedTargets;
 use heliport_state::{RateLimiter, ResponseCache};
 use heliport_store::auth::KeyCache;
 use heliport_store::writer::Recorder;
-use heliport_store::SqliteStore;
+use heliport_store::MetaStore;
 
 use crate::upstream::Upstream;
 
@@ -91,7 +91,8 @@ pub struct GatewayState {
     pub keys: Arc<KeyCache>,
     pub recorder: Recorder,
     pub upstream: Upstream,
-    pub store: SqliteStore,
+    /// Organizations and keys (and `/readyz`'s check): never waits behind analytics reads.
+    pub store: Arc<dyn MetaStore>,
     /// The response cache: in-process, or Redis shared by every instance.
     pub cache: Arc<dyn ResponseCache>,
     /// Rate-limit buckets: in-process, or Redis shared by every instance.

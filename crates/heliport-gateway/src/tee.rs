@@ -505,7 +505,7 @@ mod tests {
     use std::future::Future;
 
     use heliport_core::record::RequestRecord;
-    use heliport_store::record_sink::PromptVersionCache;
+    use heliport_store::sqlite::sink::PromptVersionCache;
     use heliport_store::writer::{self, RecordSink, WriterConfig};
     use heliport_store::StoreError;
     use http_body_util::BodyExt;

@@ -6,14 +6,20 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use crate::error::StoreError;
 use crate::keys::{hash_key, hash_key_helicone, KeyInfo, Permissions};
-use crate::sqlite::{SqliteStore, StoreError};
+use crate::MetaStore;
 
 /// What a valid key grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyGrant {
+    /// The key's id.
     pub key_id: String,
+    /// The organization everything it does belongs to.
     pub org_id: String,
+    /// What it may do.
     pub permissions: Permissions,
 }
 
@@ -23,14 +29,19 @@ struct Snapshot {
 }
 
 /// Keys by hash, refreshed from the store.
-#[derive(Debug)]
 pub struct KeyCache {
-    store: SqliteStore,
+    store: Arc<dyn MetaStore>,
     snapshot: RwLock<Snapshot>,
     miss_lookups: tokio::sync::Semaphore,
     /// Hashes recently looked up and not found, so one client retrying a bad
     /// key costs one query a second, not one per request.
     unknown: std::sync::Mutex<HashMap<String, std::time::Instant>>,
+}
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyCache")
+    }
 }
 
 /// How long an unknown key is remembered as unknown.
@@ -39,7 +50,8 @@ const UNKNOWN_TTL: Duration = Duration::from_secs(1);
 const UNKNOWN_MAX: usize = 10_000;
 
 impl KeyCache {
-    pub async fn load(store: SqliteStore) -> Result<KeyCache, StoreError> {
+    /// Loads every active key from `store`.
+    pub async fn load(store: Arc<dyn MetaStore>) -> Result<KeyCache, StoreError> {
         let by_hash = Self::fetch(&store).await?;
         Ok(KeyCache {
             store,
@@ -49,7 +61,7 @@ impl KeyCache {
         })
     }
 
-    async fn fetch(store: &SqliteStore) -> Result<HashMap<String, KeyGrant>, StoreError> {
+    async fn fetch(store: &Arc<dyn MetaStore>) -> Result<HashMap<String, KeyGrant>, StoreError> {
         let keys: Vec<KeyInfo> = store.active_keys().await?;
         Ok(keys
             .into_iter()
@@ -189,9 +201,9 @@ mod tests {
 
     #[tokio::test]
     async fn new_and_revoked_keys() {
-        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let store = crate::SqliteStore::open("sqlite::memory:").await.unwrap();
         let org = store.ensure_default_org().await.unwrap();
-        let cache = KeyCache::load(store.clone()).await.unwrap();
+        let cache = KeyCache::load(Arc::new(store.clone())).await.unwrap();
         let (_, key) = store
             .create_key(&org.id, "k", Permissions::parse("w").unwrap())
             .await
@@ -208,7 +220,7 @@ mod tests {
 
     #[tokio::test]
     async fn helicone_hashes_match() {
-        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let store = crate::SqliteStore::open("sqlite::memory:").await.unwrap();
         let org = store.ensure_default_org().await.unwrap();
         store
             .import_key(
@@ -219,7 +231,7 @@ mod tests {
             )
             .await
             .unwrap();
-        let cache = KeyCache::load(store).await.unwrap();
+        let cache = KeyCache::load(Arc::new(store)).await.unwrap();
         assert!(cache.authenticate("sk-helicone-abc").await.is_some());
     }
 }

@@ -16,20 +16,26 @@ use heliport_core::record::RequestRecord;
 #[derive(Debug, thiserror::Error)]
 #[error("the spool is full ({used} of {max} bytes): {records} records not kept")]
 pub struct SpoolFull {
+    /// Bytes the spool holds.
     pub used: u64,
+    /// Bytes it may hold.
     pub max: u64,
+    /// Records that did not fit.
     pub records: usize,
 }
 
 /// Why records could not be spooled.
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
+    /// The disk budget is spent.
     #[error(transparent)]
     Full(#[from] SpoolFull),
+    /// The file could not be read or written.
     #[error("spool file: {0}")]
     Io(#[from] std::io::Error),
 }
 
+/// An append-only file of records the store could not take, replayed in order.
 #[derive(Debug)]
 pub struct Spool {
     path: PathBuf,
@@ -66,10 +72,12 @@ impl Spool {
         })
     }
 
+    /// The spool file.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    /// Records waiting to be written back.
     pub fn pending(&self) -> u64 {
         self.pending
     }

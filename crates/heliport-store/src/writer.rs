@@ -14,12 +14,13 @@ use heliport_core::record::{Exchange, RequestRecord};
 use tokio::sync::{mpsc, watch};
 
 use crate::budget::ByteBudget;
-use crate::record_sink::PromptVersionCache;
+use crate::error::StoreError;
 use crate::spool::{Spool, SpoolError};
-use crate::sqlite::StoreError;
+use crate::sqlite::sink::PromptVersionCache;
 
-/// Where finalized records go: [`crate::record_sink::SqliteRecordSink`]; tests use failing ones.
+/// Where finalized records go: [`crate::sqlite::sink::SqliteRecordSink`]; tests use failing ones.
 pub trait RecordSink: Send + Sync + 'static {
+    /// Stores records (idempotent by `uid`) with their rollups; returns how many were new.
     fn insert_records(
         &self,
         records: &mut [RequestRecord],
@@ -27,6 +28,7 @@ pub trait RecordSink: Send + Sync + 'static {
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
+/// How the writer batches, queues and spools.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
     /// Bytes of exchanges (bodies included) waiting for the writer, or being
@@ -37,6 +39,7 @@ pub struct WriterConfig {
     pub spool_max_bytes: u64,
     /// Records written per transaction at most.
     pub batch_size: usize,
+    /// The spool file.
     pub spool_path: PathBuf,
     /// How often to retry writing the spool back while it holds records.
     pub spool_retry: Duration,
@@ -77,6 +80,7 @@ impl Recorder {
         self.budget.used()
     }
 
+    /// Queues an exchange for recording; drops (and counts) it when the queue is full.
     pub fn record(&self, exchange: Exchange) {
         let weight = exchange.weight();
         if !self.budget.try_take(weight) {
@@ -640,7 +644,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}/w.db", dir.display());
         let store = crate::SqliteStore::open(&url).await.unwrap();
-        let sink = crate::record_sink::SqliteRecordSink::open(&url).unwrap();
+        let sink = crate::sqlite::sink::SqliteRecordSink::open(&url).unwrap();
         let prices = Arc::new(PriceTable::builtin().unwrap());
         let (rec, handle) = start(sink, prices, cfg(&dir)).unwrap();
         // Break the store under the writer: its inserts now fail.

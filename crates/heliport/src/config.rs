@@ -31,6 +31,7 @@ pub struct Config {
     pub export: ExportQueueConfig,
     /// TLS on the listener.
     pub tls: TlsConfig,
+    pub store: StoreConfig,
     /// Provider base URLs and operator-defined providers.
     pub providers: BTreeMap<String, ProviderConfig>,
 }
@@ -241,6 +242,27 @@ impl Default for ExportQueueConfig {
     }
 }
 
+/// How the REST API and the dashboard read the database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Connections of the read pool (queries and aggregates); keys, health
+    /// checks and the writer have their own.
+    pub read_pool_size: u32,
+    /// Longest one read may run (or wait for a read connection) before it
+    /// is stopped and answered 503.
+    pub statement_timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            read_pool_size: 4,
+            statement_timeout_ms: 5000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProviderConfig {
@@ -272,6 +294,7 @@ impl Default for Config {
             security: SecurityConfig::default(),
             export: ExportQueueConfig::default(),
             tls: TlsConfig::default(),
+            store: StoreConfig::default(),
             providers: BTreeMap::new(),
         }
     }
@@ -483,6 +506,16 @@ impl Config {
             "HELIPORT_EXPORT_QUEUE_MAX_BYTES",
             &mut self.export.queue_max_bytes,
         )?;
+        env_parse("HELIPORT_READ_POOL_SIZE", &mut self.store.read_pool_size)?;
+        env_parse(
+            "HELIPORT_STATEMENT_TIMEOUT_MS",
+            &mut self.store.statement_timeout_ms,
+        )?;
+        if self.store.read_pool_size == 0 || self.store.statement_timeout_ms == 0 {
+            return Err(ConfigError(
+                "store.read_pool_size and store.statement_timeout_ms must be at least 1".into(),
+            ));
+        }
         if let Some(v) = env("HELIPORT_PRICES") {
             self.prices.file = Some(PathBuf::from(v));
         }
@@ -552,6 +585,9 @@ provider = "openai"
 model = "ft:gpt-4o:acme"
 input_mtok = 3.0
 output_mtok = 12.0
+[store]
+read_pool_size = 8
+statement_timeout_ms = 2000
 "#,
         )
         .unwrap();
@@ -569,6 +605,8 @@ output_mtok = 12.0
             Some(Path::new("/etc/heliport/cert.pem"))
         );
         assert_eq!(c.gateway.tls_roots, "bundled");
+        assert_eq!(c.store.read_pool_size, 8);
+        assert_eq!(c.store.statement_timeout_ms, 2000);
         assert!(toml::from_str::<Config>("nonsense = 1").is_err());
     }
 }

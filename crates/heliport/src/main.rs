@@ -2,12 +2,14 @@
 
 mod config;
 mod memory;
+mod seed;
 mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use heliport_store::MetaStore;
 
 use crate::config::Config;
 
@@ -65,8 +67,24 @@ enum Command {
         #[arg(long, requires = "tls_cert")]
         http1_only: bool,
     },
-    /// Create or upgrade the database schema, then exit.
+    /// Create or upgrade the database schema (and roll up records stored before the rollups existed), then exit.
     Migrate,
+    /// Generate realistic synthetic history (models, providers, users, sessions, properties, errors,
+    /// streams, cache hits, retries, prompts) through the record writer's insert path, for demos and benchmarks.
+    Seed {
+        /// Requests to generate.
+        #[arg(long)]
+        rows: u64,
+        /// Days of history, ending now.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Organization name or id (default: the default organization).
+        #[arg(long)]
+        org: Option<String>,
+        /// Random seed: the same seed gives the same history.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -161,6 +179,12 @@ fn main() -> ExitCode {
             *http1_only,
         )),
         Command::Migrate => runtime.block_on(migrate(&cli)),
+        Command::Seed {
+            rows,
+            days,
+            org,
+            seed,
+        } => runtime.block_on(seed_history(&cli, *rows, *days, org.clone(), *seed)),
         Command::Keys(k) => runtime.block_on(async { keys(&load_config(&cli)?, k).await }),
         Command::Orgs(o) => runtime.block_on(async { orgs(&load_config(&cli)?, o).await }),
         Command::Prices(PricesCommand::Show {
@@ -210,9 +234,61 @@ async fn mock(
 async fn migrate(cli: &Cli) -> Result<(), BoxError> {
     let cfg = load_config(cli)?;
     heliport_store::SqliteStore::open(&cfg.database_url).await?;
+    if !cfg.database_url.contains(":memory:") {
+        // Opening the writer's connection rolls up records stored before
+        // the rollups existed.
+        let url = cfg.database_url.clone();
+        tokio::task::spawn_blocking(move || {
+            heliport_store::sqlite::sink::SqliteRecordSink::open(&url).map(|_| ())
+        })
+        .await??;
+    }
     println!(
         "database {} is up to date",
         heliport_core::redact::redact_query(&cfg.database_url)
+    );
+    Ok(())
+}
+
+async fn seed_history(
+    cli: &Cli,
+    rows: u64,
+    days: u32,
+    org: Option<String>,
+    seed: u64,
+) -> Result<(), BoxError> {
+    let cfg = load_config(cli)?;
+    let (store, default_org) = open_store(&cfg).await?;
+    let org = match org {
+        Some(name) => store.find_org(&name).await?,
+        None => default_org,
+    };
+    let prices = serve::load_prices(&cfg)?;
+    let url = cfg.database_url.clone();
+    let opts = seed::SeedOptions {
+        rows,
+        days,
+        org_id: org.id.clone(),
+        seed,
+    };
+    println!(
+        "seeding {rows} requests over {days} days into organization '{}'",
+        org.name
+    );
+    let (written, secs) = tokio::task::spawn_blocking(move || {
+        let sink = heliport_store::sqlite::sink::SqliteRecordSink::open(&url)?;
+        let mut last = std::time::Instant::now();
+        seed::seed(&sink, &prices, &opts, |done, total| {
+            if last.elapsed().as_secs() >= 5 {
+                last = std::time::Instant::now();
+                eprintln!("  {done} / {total}");
+            }
+        })
+    })
+    .await??;
+    println!(
+        "wrote {written} records (attempts of retried requests included) in {secs:.1} s ({:.0} records/s)",
+        written as f64 / secs.max(1e-9)
     );
     Ok(())
 }

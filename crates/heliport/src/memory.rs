@@ -31,6 +31,7 @@ const TRIM_AFTER_DRAINED: usize = 16 << 20;
 /// it runs only after such a burst, on a blocking thread.
 pub fn spawn_trimmer(
     open_connections: fn() -> usize,
+    peak_connections_since_last: fn() -> usize,
     queued_bytes: impl Fn() -> usize + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -38,8 +39,10 @@ pub fn spawn_trimmer(
         let (mut peak_conns, mut peak_queued) = (0usize, 0usize);
         loop {
             tick.tick().await;
+            // The peak since the last tick, not a sample: connections that
+            // came and went between two ticks left their memory behind too.
+            peak_conns = peak_conns.max(peak_connections_since_last());
             let (open, queued) = (open_connections(), queued_bytes());
-            peak_conns = peak_conns.max(open);
             peak_queued = peak_queued.max(queued);
             if peak_conns >= open + TRIM_AFTER_CLOSED || peak_queued >= queued + TRIM_AFTER_DRAINED
             {

@@ -11,6 +11,7 @@ use heliport_core::target::AllowedTargets;
 use heliport_gateway::{AuthMode, GatewayConfig, GatewayState};
 use heliport_store::auth::KeyCache;
 use heliport_store::writer::{self, WriterConfig};
+use heliport_store::{AnalyticsStore, MetaStore, RecordStore, SqliteOptions, SqliteStore};
 
 use crate::config::Config;
 use crate::BoxError;
@@ -113,7 +114,7 @@ impl WriterThread {
                 };
                 rt.block_on(async move {
                     let sink =
-                        match heliport_store::record_sink::SqliteRecordSink::open(&database_url) {
+                        match heliport_store::sqlite::sink::SqliteRecordSink::open(&database_url) {
                             Ok(s) => s,
                             Err(e) => {
                                 let _ = ready_tx.send(Err(e.to_string()));
@@ -168,7 +169,10 @@ pub fn serve_blocking(runtime: tokio::runtime::Runtime, cfg: Config) -> Result<(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let prices = Arc::new(load_prices(&cfg)?);
     // Create and migrate the database before the writer opens its own connections.
-    let store = runtime.block_on(heliport_store::SqliteStore::open(&cfg.database_url))?;
+    let store = runtime.block_on(SqliteStore::open_with(
+        &cfg.database_url,
+        store_options(&cfg),
+    ))?;
     let upstream = upstream(&cfg)?;
     // The exporters run on the request runtime; the writer hands them what it recorded.
     let exporters = {
@@ -198,9 +202,17 @@ pub fn serve_blocking(runtime: tokio::runtime::Runtime, cfg: Config) -> Result<(
     result
 }
 
+/// The read pool and statement timeout from the configuration.
+pub fn store_options(cfg: &Config) -> SqliteOptions {
+    SqliteOptions {
+        read_connections: cfg.store.read_pool_size,
+        statement_timeout: Duration::from_millis(cfg.store.statement_timeout_ms),
+    }
+}
+
 async fn serve(
     cfg: Config,
-    store: heliport_store::SqliteStore,
+    store: SqliteStore,
     prices: Arc<PriceTable>,
     recorder: writer::Recorder,
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
@@ -208,8 +220,12 @@ async fn serve(
 ) -> Result<(), BoxError> {
     let auth_mode: AuthMode = cfg.auth.mode.parse()?;
     let providers = providers(&cfg)?;
-    let default_org = store.ensure_default_org().await?;
-    let keys = Arc::new(KeyCache::load(store.clone()).await?);
+    let store = Arc::new(store);
+    let meta: Arc<dyn MetaStore> = store.clone();
+    let records: Arc<dyn RecordStore> = store.clone();
+    let analytics: Arc<dyn AnalyticsStore> = store;
+    let default_org = meta.ensure_default_org().await?;
+    let keys = Arc::new(KeyCache::load(meta.clone()).await?);
     let _refresher = keys.spawn_refresher(Duration::from_secs(cfg.auth.key_refresh_secs.max(1)));
     if let Some(url) = cfg
         .security
@@ -266,12 +282,14 @@ async fn serve(
         keys: keys.clone(),
         recorder,
         upstream,
-        store: store.clone(),
+        store: meta.clone(),
         cache,
         limiter,
     });
     let api = heliport_api::router(heliport_api::ApiState {
-        store: store.clone(),
+        records,
+        analytics,
+        meta,
         keys,
     });
     let render: heliport_gateway::server::MetricsRender = Arc::new(move || prometheus.render());
@@ -296,10 +314,11 @@ async fn serve(
         http2_max_streams: cfg.gateway.http2_max_streams,
         tls,
     };
-    let _trimmer =
-        crate::memory::spawn_trimmer(heliport_gateway::listener::open_connections, move || {
-            queue.queued_bytes()
-        });
+    let _trimmer = crate::memory::spawn_trimmer(
+        heliport_gateway::listener::open_connections,
+        heliport_gateway::listener::peak_connections_since_last,
+        move || queue.queued_bytes(),
+    );
     heliport_gateway::listener::serve(listener, app, listener_cfg, shutdown_signal()).await;
     Ok(())
 }

@@ -191,8 +191,17 @@ pub fn uuid_like() -> String {
 
 /// `heliport keys create`, returning the printed key.
 pub fn create_key(db_url: &str, name: &str, perms: &str) -> String {
+    create_key_in(db_url, name, perms, None)
+}
+
+/// `heliport keys create [--org ORG]`, returning the printed key.
+pub fn create_key_in(db_url: &str, name: &str, perms: &str, org: Option<&str>) -> String {
+    let mut args = vec!["keys", "create", "--name", name, "--permissions", perms];
+    if let Some(org) = org {
+        args.extend(["--org", org]);
+    }
     let out = Command::new(bin())
-        .args(["keys", "create", "--name", name, "--permissions", perms])
+        .args(args)
         .env("HELIPORT_DATABASE_URL", db_url)
         .output()
         .unwrap();

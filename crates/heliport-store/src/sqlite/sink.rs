@@ -1,0 +1,621 @@
+//! The record writer's connection to SQLite: one synchronous connection owned
+//! by the writer's thread. sqlx would send every statement to a worker thread
+//! and copy every bound body on the way; at load that cost a third of
+//! heliport's CPU per request. Here statements are prepared once and bind the
+//! records' fields in place.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use heliport_core::record::RequestRecord;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
+use sha2::{Digest, Sha256};
+
+use super::upsert;
+use crate::error::StoreError;
+use crate::rollup::{RollupBatch, RollupInput};
+use crate::to_micros;
+
+/// Where a `sqlite:` URL points.
+fn sqlite_path(url: &str) -> Result<PathBuf, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::Invalid(format!("'{url}' is not a sqlite:// URL")))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path.contains(":memory:") {
+        return Err(StoreError::Invalid(
+            "the record writer needs a database file, not an in-memory database".into(),
+        ));
+    }
+    Ok(PathBuf::from(path))
+}
+
+fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| StoreError::db(context, e)
+}
+
+/// Inserts finalized records and keeps the rollups up to date in the same
+/// transaction. Open it after the schema exists (`SqliteStore::open`);
+/// opening rolls up records stored before the rollups existed.
+pub struct SqliteRecordSink {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteRecordSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteRecordSink")
+    }
+}
+
+impl SqliteRecordSink {
+    /// Opens the writer's connection to the database at `url` (a file).
+    pub fn open(url: &str) -> Result<SqliteRecordSink, StoreError> {
+        let path = sqlite_path(url)?;
+        let conn = Connection::open(&path).map_err(sql("opening the database"))?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(sql("configuring the database"))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(sql("configuring the database"))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let sink = SqliteRecordSink {
+            conn: Mutex::new(conn),
+        };
+        sink.backfill()?;
+        Ok(sink)
+    }
+
+    /// Insert records in one transaction, assigning prompt versions and
+    /// updating keys' last use. Replays are idempotent by `uid`. Returns how
+    /// many were new.
+    pub fn insert(
+        &self,
+        records: &mut [RequestRecord],
+        versions: &mut PromptVersionCache,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| StoreError::Invalid("the writer connection is poisoned".into()))?;
+        // IMMEDIATE: the write lock is taken first, so the rollup rows read
+        // below (histograms) cannot change before they are written back.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql("starting a batch"))?;
+        for r in records.iter_mut() {
+            if let (Some(prompt_id), Some(template)) = (&r.prompt_id, &r.prompt_template) {
+                r.prompt_version =
+                    Some(versions.resolve(&tx, &r.org_id, prompt_id, template, r.created_at)?);
+            }
+        }
+        let mut written = 0;
+        let mut last_used: HashMap<&str, i64> = HashMap::new();
+        let mut rollups = RollupBatch::default();
+        {
+            let mut insert = tx
+                .prepare_cached(INSERT_SQL)
+                .map_err(sql("preparing the record insert"))?;
+            let mut insert_prop = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO request_properties (seq, org_id, key, value) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(sql("preparing the property insert"))?;
+            for r in records.iter() {
+                let usage = r.usage;
+                let tokens = |f: fn(&heliport_core::usage::Usage) -> u64| {
+                    usage.as_ref().map(|u| clamp(f(u)))
+                };
+                let props = serde_json::Value::Object(
+                    r.properties
+                        .iter()
+                        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                        .collect(),
+                )
+                .to_string();
+                let inputs = r.prompt_inputs.as_ref().map(|i| {
+                    serde_json::Value::Object(
+                        i.iter()
+                            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                            .collect(),
+                    )
+                    .to_string()
+                });
+                let changed = insert
+                    .execute(params![
+                        r.uid.to_string(),
+                        r.request_id.to_string(),
+                        r.org_id,
+                        to_micros(r.created_at),
+                        r.response_created_at.map(to_micros),
+                        r.provider,
+                        r.target_url,
+                        r.path,
+                        r.method,
+                        r.status.map(i64::from),
+                        r.failure,
+                        r.request_model,
+                        r.response_model,
+                        r.model,
+                        r.model_override,
+                        r.stream,
+                        r.latency_ms.map(clamp),
+                        r.time_to_first_token_ms.map(clamp),
+                        tokens(|u| u.prompt_tokens),
+                        tokens(|u| u.completion_tokens),
+                        tokens(|u| u.total_tokens()),
+                        tokens(|u| u.prompt_cache_read_tokens),
+                        tokens(|u| u.prompt_cache_write_tokens),
+                        tokens(|u| u.reasoning_tokens),
+                        r.usage_estimated,
+                        r.cost_nano_usd,
+                        r.user_id,
+                        r.session_id,
+                        r.session_path,
+                        r.session_name,
+                        r.prompt_id,
+                        r.prompt_version,
+                        inputs,
+                        props,
+                        r.cache_enabled,
+                        r.cached,
+                        r.cache_reference_id,
+                        r.cache_bucket_idx.map(i64::from),
+                        i64::from(r.attempts),
+                        r.fallback_index.map(i64::from),
+                        r.api_key_id,
+                        r.request_body,
+                        r.response_body,
+                        r.request_body_truncated,
+                        r.response_body_truncated,
+                        clamp(r.body_cap_bytes),
+                        r.threat,
+                        r.flagged,
+                        r.parent_request_id.map(|p| p.to_string()),
+                        r.cache_saved_nano_usd,
+                    ])
+                    .map_err(sql("inserting a request record"))?;
+                if changed == 0 {
+                    continue; // stored by an earlier replay
+                }
+                written += 1;
+                rollups.add(&RollupInput::from_record(r));
+                let seq = tx.last_insert_rowid();
+                for (k, v) in &r.properties {
+                    insert_prop
+                        .execute(params![seq, r.org_id, k, v])
+                        .map_err(sql("inserting a request property"))?;
+                }
+                if let Some(key) = &r.api_key_id {
+                    let t = to_micros(r.created_at);
+                    let e = last_used.entry(key.as_str()).or_insert(t);
+                    *e = (*e).max(t);
+                }
+            }
+            let mut touch = tx
+                .prepare_cached(
+                    "UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?1) WHERE id = ?2",
+                )
+                .map_err(sql("preparing the key update"))?;
+            for (key, t) in last_used {
+                touch
+                    .execute(params![t, key])
+                    .map_err(sql("updating a key's last use"))?;
+            }
+        }
+        write_rollups(&tx, &rollups)?;
+        tx.commit().map_err(sql("committing a batch"))?;
+        Ok(written)
+    }
+
+    /// Rolls up the records stored before the rollups existed (migration
+    /// 0003 noted how far), a batch per transaction, recording progress so
+    /// an interrupted backfill resumes where it stopped.
+    fn backfill(&self) -> Result<(), StoreError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| StoreError::Invalid("the writer connection is poisoned".into()))?;
+        let state: Option<(i64, i64)> = conn
+            .query_row(
+                "SELECT backfill_until, backfilled FROM rollup_state WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(sql("reading the rollup state"))?;
+        let Some((until, mut done)) = state else {
+            return Ok(());
+        };
+        if done >= until {
+            return Ok(());
+        }
+        tracing::info!(
+            records = until - done,
+            "rolling up records stored before rollups existed"
+        );
+        while done < until {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(sql("starting a backfill batch"))?;
+            let mut batch = RollupBatch::default();
+            let mut last = done;
+            {
+                let mut stmt = tx
+                    .prepare_cached(BACKFILL_SQL)
+                    .map_err(sql("reading records to roll up"))?;
+                let mut rows = stmt
+                    .query(params![done, until, BACKFILL_BATCH])
+                    .map_err(sql("reading records to roll up"))?;
+                while let Some(row) = rows.next().map_err(sql("reading records to roll up"))? {
+                    let stored = StoredRow::read(row).map_err(sql("reading records to roll up"))?;
+                    last = stored.seq;
+                    let props = stored.properties();
+                    batch.add(&stored.input(&props));
+                }
+            }
+            write_rollups(&tx, &batch)?;
+            if last == done {
+                // Nothing left below `until` (rows were deleted).
+                last = until;
+            }
+            tx.execute(
+                "UPDATE rollup_state SET backfilled = ?1 WHERE id = 1",
+                params![last],
+            )
+            .map_err(sql("recording backfill progress"))?;
+            tx.commit().map_err(sql("committing a backfill batch"))?;
+            done = last;
+        }
+        tracing::info!("rollups are up to date");
+        Ok(())
+    }
+}
+
+/// Records rolled up per backfill transaction.
+const BACKFILL_BATCH: i64 = 5000;
+
+const BACKFILL_SQL: &str = "SELECT seq, org_id, created_at, model, provider, status, failure, \
+    stream, cached, prompt_tokens, completion_tokens, total_tokens, cost_nano_usd, \
+    cache_saved_nano_usd, latency_ms, time_to_first_token_ms, user_id, session_id, session_name, \
+    properties, prompt_id, prompt_version, parent_request_id FROM requests \
+    WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3";
+
+/// A stored record as the backfill reads it.
+struct StoredRow {
+    seq: i64,
+    org_id: String,
+    created_at: i64,
+    model: Option<String>,
+    provider: String,
+    status: Option<i64>,
+    failure: Option<String>,
+    stream: bool,
+    cached: bool,
+    tokens: [Option<i64>; 3],
+    cost: Option<i64>,
+    saved: Option<i64>,
+    latency: Option<i64>,
+    ttft: Option<i64>,
+    user_id: Option<String>,
+    session_id: Option<String>,
+    session_name: Option<String>,
+    properties: String,
+    prompt_id: Option<String>,
+    prompt_version: Option<i64>,
+    parent: bool,
+}
+
+impl StoredRow {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRow> {
+        Ok(StoredRow {
+            seq: r.get(0)?,
+            org_id: r.get(1)?,
+            created_at: r.get(2)?,
+            model: r.get(3)?,
+            provider: r.get(4)?,
+            status: r.get(5)?,
+            failure: r.get(6)?,
+            stream: r.get::<_, Option<i64>>(7)?.unwrap_or(0) != 0,
+            cached: r.get::<_, Option<i64>>(8)?.unwrap_or(0) != 0,
+            tokens: [r.get(9)?, r.get(10)?, r.get(11)?],
+            cost: r.get(12)?,
+            saved: r.get(13)?,
+            latency: r.get(14)?,
+            ttft: r.get(15)?,
+            user_id: r.get(16)?,
+            session_id: r.get(17)?,
+            session_name: r.get(18)?,
+            properties: r.get::<_, Option<String>>(19)?.unwrap_or_default(),
+            prompt_id: r.get(20)?,
+            prompt_version: r.get(21)?,
+            parent: r.get::<_, Option<String>>(22)?.is_some(),
+        })
+    }
+
+    /// The stored properties (a JSON object of strings; anything else reads
+    /// as none).
+    fn properties(&self) -> Vec<(String, String)> {
+        match serde_json::from_str::<serde_json::Value>(&self.properties) {
+            Ok(serde_json::Value::Object(m)) => m
+                .into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_string())))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn input<'a>(&'a self, props: &'a [(String, String)]) -> RollupInput<'a> {
+        let u = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
+        RollupInput {
+            org_id: &self.org_id,
+            created_at: self.created_at,
+            model: self.model.as_deref(),
+            provider: &self.provider,
+            status: self.status.and_then(|s| u16::try_from(s).ok()),
+            failure: self.failure.as_deref(),
+            stream: self.stream,
+            cached: self.cached,
+            prompt_tokens: u(self.tokens[0]),
+            completion_tokens: u(self.tokens[1]),
+            total_tokens: u(self.tokens[2]),
+            cost_nano_usd: self.cost,
+            cache_saved_nano_usd: self.saved,
+            latency_ms: u(self.latency),
+            ttft_ms: u(self.ttft),
+            user_id: self.user_id.as_deref(),
+            session_id: self.session_id.as_deref(),
+            session_name: self.session_name.as_deref(),
+            properties: props
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+            prompt_id: self.prompt_id.as_deref(),
+            prompt_version: self.prompt_version,
+            is_attempt: self.parent,
+        }
+    }
+}
+
+/// Writes one batch's rollup deltas: a few upserts per distinct key, not
+/// per record, so a busy hour costs one row update per batch.
+fn write_rollups(tx: &Transaction<'_>, b: &RollupBatch) -> Result<(), StoreError> {
+    use rusqlite::types::Value as V;
+    if b.is_empty() {
+        return Ok(());
+    }
+    let measures = |s: &crate::rollup::Sums| s.to_array().map(V::Integer);
+    let prepare = |q: &str| tx.prepare_cached(q).map_err(sql("updating rollups"));
+    // The time rollups keep histograms: read, merge, write back (the
+    // transaction holds the write lock, so nothing changes in between).
+    for (aggs, read_sql, write_sql) in [
+        (
+            &b.hourly,
+            upsert::HOURLY_HISTOGRAMS,
+            upsert::HOURLY.as_str(),
+        ),
+        (&b.daily, upsert::DAILY_HISTOGRAMS, upsert::DAILY.as_str()),
+    ] {
+        let mut read = prepare(read_sql)?;
+        let mut write = prepare(write_sql)?;
+        for (k, agg) in aggs {
+            let key = params![k.org_id, k.hour, k.model, k.provider, k.status, k.cached];
+            let stored: Option<(Vec<u8>, Vec<u8>)> = read
+                .query_row(key, |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(sql("reading rollup histograms"))?;
+            let (mut latency, mut ttft) = (agg.latency.clone(), agg.ttft.clone());
+            if let Some((l, t)) = stored {
+                latency.merge_encoded(&l);
+                ttft.merge_encoded(&t);
+            }
+            let mut values: Vec<V> = vec![
+                V::Text(k.org_id.clone()),
+                V::Integer(k.hour),
+                V::Text(k.model.clone()),
+                V::Text(k.provider.clone()),
+                V::Integer(k.status),
+                V::Integer(i64::from(k.cached)),
+                V::Blob(latency.encode()),
+                V::Blob(ttft.encode()),
+            ];
+            values.extend(measures(&agg.sums));
+            write
+                .execute(params_from_iter(values))
+                .map_err(sql("updating the time rollups"))?;
+        }
+    }
+    for (aggs, upsert_sql) in [
+        (&b.user_hourly, upsert::USER_HOURLY.as_str()),
+        (&b.user_daily, upsert::USER_DAILY.as_str()),
+    ] {
+        let mut stmt = prepare(upsert_sql)?;
+        for ((org, at, user), a) in aggs {
+            let mut values = vec![
+                V::Text(org.clone()),
+                V::Integer(*at),
+                V::Text(user.clone()),
+                V::Integer(a.first_at),
+                V::Integer(a.last_at),
+            ];
+            values.extend(measures(&a.sums));
+            stmt.execute(params_from_iter(values))
+                .map_err(sql("updating the user rollups"))?;
+        }
+    }
+    let mut stmt = prepare(&upsert::USERS)?;
+    for ((org, user), a) in &b.users {
+        let mut values = vec![
+            V::Text(org.clone()),
+            V::Text(user.clone()),
+            V::Integer(a.first_at),
+            V::Integer(a.last_at),
+        ];
+        values.extend(measures(&a.sums));
+        stmt.execute(params_from_iter(values))
+            .map_err(sql("updating rollup_users"))?;
+    }
+    let mut stmt = prepare(&upsert::SESSIONS)?;
+    for ((org, session), a) in &b.sessions {
+        let (name_at, name) = match &a.name {
+            Some((at, n)) => (V::Integer(*at), V::Text(n.clone())),
+            None => (V::Integer(0), V::Null),
+        };
+        let mut values = vec![
+            V::Text(org.clone()),
+            V::Text(session.clone()),
+            name,
+            name_at,
+            V::Integer(a.span.first_at),
+            V::Integer(a.span.last_at),
+        ];
+        values.extend(measures(&a.span.sums));
+        stmt.execute(params_from_iter(values))
+            .map_err(sql("updating rollup_sessions"))?;
+    }
+    let mut stmt = prepare(upsert::SESSION_USERS)?;
+    for (org, session, user) in &b.session_users {
+        stmt.execute(params![org, session, user])
+            .map_err(sql("updating rollup_session_users"))?;
+    }
+    for (aggs, upsert_sql) in [
+        (&b.property_hourly, upsert::PROPERTY_HOURLY.as_str()),
+        (&b.property_daily, upsert::PROPERTY_DAILY.as_str()),
+    ] {
+        let mut stmt = prepare(upsert_sql)?;
+        for ((org, key, at, value), s) in aggs {
+            let mut values = vec![
+                V::Text(org.clone()),
+                V::Text(key.clone()),
+                V::Integer(*at),
+                V::Text(value.clone()),
+            ];
+            values.extend(measures(s));
+            stmt.execute(params_from_iter(values))
+                .map_err(sql("updating the property rollups"))?;
+        }
+    }
+    for (aggs, upsert_sql) in [
+        (&b.property_key_hourly, upsert::PROPERTY_KEY_HOURLY.as_str()),
+        (&b.property_key_daily, upsert::PROPERTY_KEY_DAILY.as_str()),
+    ] {
+        let mut stmt = prepare(upsert_sql)?;
+        for ((org, key, at), s) in aggs {
+            let mut values = vec![V::Text(org.clone()), V::Text(key.clone()), V::Integer(*at)];
+            values.extend(measures(s));
+            stmt.execute(params_from_iter(values))
+                .map_err(sql("updating the property rollups"))?;
+        }
+    }
+    let mut stmt = prepare(&upsert::PROMPTS)?;
+    for ((org, prompt, version), a) in &b.prompts {
+        let mut values = vec![
+            V::Text(org.clone()),
+            V::Text(prompt.clone()),
+            V::Integer(*version),
+            V::Integer(a.first_at),
+            V::Integer(a.last_at),
+        ];
+        values.extend(measures(&a.sums));
+        stmt.execute(params_from_iter(values))
+            .map_err(sql("updating rollup_prompt_versions"))?;
+    }
+    Ok(())
+}
+
+impl crate::writer::RecordSink for SqliteRecordSink {
+    async fn insert_records(
+        &self,
+        records: &mut [RequestRecord],
+        versions: &mut PromptVersionCache,
+    ) -> Result<u64, StoreError> {
+        // Synchronous on purpose: the writer owns its thread and runtime.
+        self.insert(records, versions)
+    }
+}
+
+fn clamp(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+const INSERT_SQL: &str = "INSERT OR IGNORE INTO requests (uid, request_id, org_id, created_at, response_created_at, provider, target_url, path, method, status, failure, \
+     request_model, response_model, model, model_override, stream, latency_ms, time_to_first_token_ms, \
+     prompt_tokens, completion_tokens, total_tokens, prompt_cache_read_tokens, prompt_cache_write_tokens, reasoning_tokens, usage_estimated, cost_nano_usd, \
+     user_id, session_id, session_path, session_name, prompt_id, prompt_version, prompt_inputs, properties, \
+     cache_enabled, cached, cache_reference_id, cache_bucket_idx, attempts, fallback_index, api_key_id, \
+     request_body, response_body, request_body_truncated, response_body_truncated, body_cap_bytes, threat, flagged, \
+     parent_request_id, cache_saved_nano_usd) \
+     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,?35,?36,?37,?38,?39,?40,?41,?42,?43,?44,?45,?46,?47,?48,?49,?50)";
+
+/// Prompt versions already resolved by this writer, so a busy prompt costs no lookups.
+#[derive(Debug, Default)]
+pub struct PromptVersionCache {
+    known: HashMap<(String, String, String), i64>,
+}
+
+impl PromptVersionCache {
+    fn resolve(
+        &mut self,
+        tx: &Transaction<'_>,
+        org_id: &str,
+        prompt_id: &str,
+        template: &str,
+        at: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let hash = hex::encode(Sha256::digest(template.as_bytes()));
+        let key = (org_id.to_string(), prompt_id.to_string(), hash);
+        if let Some(v) = self.known.get(&key) {
+            return Ok(*v);
+        }
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM prompt_versions WHERE org_id = ?1 AND prompt_id = ?2 AND template_hash = ?3",
+                params![org_id, prompt_id, key.2],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(sql("looking up a prompt version"))?;
+        let version = match existing {
+            Some(v) => v,
+            None => tx
+                .query_row(
+                    "INSERT INTO prompt_versions (org_id, prompt_id, version, template_hash, template, created_at) \
+                     SELECT ?1, ?2, COALESCE(MAX(version), 0) + 1, ?3, ?4, ?5 FROM prompt_versions WHERE org_id = ?1 AND prompt_id = ?2 \
+                     RETURNING version",
+                    params![org_id, prompt_id, key.2, template, to_micros(at)],
+                    |row| row.get(0),
+                )
+                .map_err(sql("creating a prompt version"))?,
+        };
+        self.known.insert(key, version);
+        Ok(version)
+    }
+
+    /// Forget everything (after a failed batch whose versions were rolled back).
+    pub fn clear(&mut self) {
+        self.known.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            sqlite_path("sqlite://heliport.db").unwrap(),
+            PathBuf::from("heliport.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/x.db?mode=rwc").unwrap(),
+            PathBuf::from("/tmp/x.db")
+        );
+        assert!(sqlite_path("sqlite::memory:").is_err());
+        assert!(sqlite_path("postgres://x").is_err());
+    }
+}
