@@ -175,7 +175,7 @@ async fn record(
     let (created_at, ended_at, ttft) = timing(v.get("timing"));
     let request_id = opts.request_id.unwrap_or_else(Uuid::now_v7);
     let mut ex = Exchange {
-        uid: Uuid::now_v7(),
+        uid: crate::ids::new_v7(),
         request_id,
         org_id,
         api_key_id: key_id,

@@ -19,7 +19,6 @@ use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use secrecy::ExposeSecret;
-use uuid::Uuid;
 
 use crate::pipeline::{self, Ctx, Rejection};
 use crate::state::GatewayState;
@@ -416,8 +415,8 @@ fn record_attempt(
     began: Instant,
 ) {
     let mut ex = proto.clone();
-    ex.uid = Uuid::now_v7();
-    ex.request_id = Uuid::now_v7();
+    ex.uid = crate::ids::new_v7();
+    ex.request_id = crate::ids::new_v7();
     ex.parent_request_id = Some(ctx.request_id);
     // One PostHog event per request, not per attempt.
     ex.posthog = None;

@@ -21,7 +21,6 @@ use http::{header, HeaderMap, HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full, Limited};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 use crate::pipeline::{self, Ctx, Rejection};
 use crate::state::GatewayState;
@@ -379,8 +378,8 @@ async fn call_moderation(
 /// The moderation call's own record, a child of the request.
 fn moderation_record(state: &GatewayState, ctx: &Ctx, url: &str, body: &Bytes) -> Exchange {
     let mut ex = pipeline::exchange(state, ctx, None, Some(body));
-    ex.uid = Uuid::now_v7();
-    ex.request_id = Uuid::now_v7();
+    ex.uid = crate::ids::new_v7();
+    ex.request_id = crate::ids::new_v7();
     ex.parent_request_id = Some(ctx.request_id);
     ex.posthog = None;
     ex.provider = "openai".into();

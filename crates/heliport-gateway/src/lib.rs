@@ -10,6 +10,7 @@ mod cache;
 pub mod export;
 mod guards;
 pub mod headers;
+mod ids;
 pub mod listener;
 mod listener_tls;
 pub mod pipeline;

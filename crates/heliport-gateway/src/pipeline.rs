@@ -67,7 +67,7 @@ pub async fn handle(state: Arc<GatewayState>, req: Request<Body>) -> Response<Bo
     let mut ctx = Ctx {
         started: Instant::now(),
         created_at: Utc::now(),
-        request_id: Uuid::now_v7(),
+        request_id: crate::ids::new_v7(),
         style: ErrorStyle::for_path(parts.uri.path()),
         method: parts.method.clone(),
         host: parts
@@ -248,7 +248,7 @@ pub(crate) fn exchange(
     let route = route.or(ctx.route.as_ref());
     let o = &ctx.opts;
     let mut ex = Exchange {
-        uid: Uuid::now_v7(),
+        uid: crate::ids::new_v7(),
         request_id: ctx.request_id,
         org_id: ctx.org_id.clone().unwrap_or_default(),
         api_key_id: ctx.key_id.clone(),

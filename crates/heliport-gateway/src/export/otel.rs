@@ -252,8 +252,8 @@ mod tests {
     #[test]
     fn spans_follow_the_gen_ai_conventions() {
         let r = RequestRecord {
-            request_id: uuid::Uuid::now_v7(),
-            uid: uuid::Uuid::now_v7(),
+            request_id: crate::ids::new_v7(),
+            uid: crate::ids::new_v7(),
             provider: "openai".into(),
             path: "/v1/chat/completions".into(),
             request_model: Some("gpt-4o".into()),
