@@ -81,22 +81,7 @@ async fn shot(c: &Client, name: &str) {
 }
 
 async fn chat(h: &Heliport, content: &str, extra: &[(&str, &str)]) -> String {
-    let auth = format!("Bearer {}", h.key);
-    let mut headers = vec![
-        ("helicone-auth", auth.as_str()),
-        ("authorization", "Bearer sk-provider"),
-        ("content-type", "application/json"),
-    ];
-    headers.extend_from_slice(extra);
-    let (status, resp, body) = send(
-        "POST",
-        &h.url("/v1/chat/completions"),
-        &headers,
-        chat_body(content, false),
-    )
-    .await;
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    resp["helicone-id"].to_str().unwrap().to_string()
+    proxied_chat(h, &h.key, content, false, extra).await
 }
 
 async fn text_of(c: &Client, css: &str) -> String {

@@ -100,25 +100,9 @@ fn csrf(html: &str) -> String {
     rest[..rest.find('"').unwrap()].to_string()
 }
 
-/// One chat completion through heliport with user, session and property
-/// headers; returns its id.
+/// One chat completion through heliport; returns its id.
 async fn chat(h: &Heliport, key: &str, content: &str, extra: &[(&str, &str)]) -> String {
-    let auth = format!("Bearer {key}");
-    let mut headers = vec![
-        ("helicone-auth", auth.as_str()),
-        ("authorization", "Bearer sk-provider"),
-        ("content-type", "application/json"),
-    ];
-    headers.extend_from_slice(extra);
-    let (status, resp, body) = send(
-        "POST",
-        &h.url("/v1/chat/completions"),
-        &headers,
-        chat_body(content, false),
-    )
-    .await;
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    resp["helicone-id"].to_str().unwrap().to_string()
+    proxied_chat(h, key, content, false, extra).await
 }
 
 #[tokio::test]

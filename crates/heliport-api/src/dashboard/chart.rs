@@ -8,7 +8,7 @@ use maud::{html, Markup, PreEscaped};
 
 const W: f64 = 640.0;
 const H: f64 = 170.0;
-const LEFT: f64 = 56.0;
+const LEFT: f64 = 66.0;
 const BOTTOM: f64 = 18.0;
 const TOP: f64 = 8.0;
 

@@ -58,8 +58,15 @@ pub fn ms(v: Option<f64>) -> String {
     match v {
         None => "—".into(),
         Some(v) if v >= 10_000.0 => format!("{:.1} s", v / 1000.0),
+        // Chart axes divide small values: keep a decimal below 10 ms.
+        Some(v) if v < 10.0 && v.fract() != 0.0 => format!("{v:.1} ms"),
         Some(v) => format!("{} ms", v.round() as i64),
     }
+}
+
+/// The average latency of a group's requests.
+pub fn avg_latency(sums: &Sums) -> String {
+    ms((sums.latency_count > 0).then(|| sums.latency_ms_sum as f64 / sums.latency_count as f64))
 }
 
 /// A ratio as a percentage.

@@ -230,7 +230,14 @@ fn charts(m: &Metrics, bucket: Bucket) -> Markup {
         .iter()
         .map(|p| p.percentiles.latency_p95_ms)
         .collect();
-    let count = |v: f64| format::int(v.round() as i64);
+    // Axis steps of a small count are halves (2.5): shown as they are.
+    let count = |v: f64| {
+        if v.fract() == 0.0 {
+            format::int(v as i64)
+        } else {
+            format!("{v:.1}")
+        }
+    };
     let usd = |v: f64| format::usd_nano((v * 1e9).round() as i64);
     let ms = |v: f64| format::ms(Some(v));
     html! {

@@ -19,10 +19,11 @@ use serde::Deserialize;
 use super::auth::Viewer;
 use super::diff::{self, Line};
 use super::format::{self, query};
-use super::range::RangeParams;
+use super::range::{RangeParams, Resolved};
 use super::{layout, Dash, PageError};
 
-const PAGE: u64 = 50;
+/// Rows of a list page.
+pub(crate) const PAGE: u64 = 50;
 
 /// A list page's parameters: range, search, sort and page.
 #[derive(Deserialize, Default)]
@@ -31,25 +32,36 @@ pub(crate) struct ListParams {
     range: RangeParams,
     #[serde(default)]
     search: String,
+    /// The sort's key (each page lists its own).
     #[serde(default)]
-    sort: String,
+    pub sort: String,
     #[serde(default)]
     offset: u64,
 }
 
 impl ListParams {
-    fn search(&self) -> Option<String> {
+    /// The range (the last month unless told).
+    pub fn resolve(&self) -> Result<Resolved, PageError> {
+        self.range
+            .resolve(Utc::now(), "30d")
+            .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, e))
+    }
+
+    /// The search text, if any.
+    pub fn search(&self) -> Option<String> {
         Some(self.search.trim().to_string()).filter(|s| !s.is_empty())
     }
 
-    fn page(&self) -> Page {
+    /// The page asked for, one row longer to tell whether another follows.
+    pub fn page(&self) -> Page {
         Page {
             offset: self.offset,
             limit: PAGE + 1,
         }
     }
 
-    fn pager(&self, path: &str, shown: usize, more: bool) -> Markup {
+    /// Links to the previous and next pages.
+    pub fn pager(&self, path: &str, shown: usize, more: bool) -> Markup {
         let mut pairs = self.range.pairs();
         pairs.extend([
             ("search", self.search.as_str()),
@@ -70,7 +82,8 @@ impl ListParams {
         }
     }
 
-    fn form(&self, action: &str, search_label: &str, sorts: &[(&str, &str)]) -> Markup {
+    /// The range, search and sort form.
+    pub fn form(&self, action: &str, search_label: &str, sorts: &[(&str, &str)]) -> Markup {
         html! {
             form.filters method="get" action=(action) {
                 (self.range.fields("30d"))
@@ -84,17 +97,13 @@ impl ListParams {
     }
 }
 
-fn bad(e: String) -> PageError {
-    PageError::new(StatusCode::BAD_REQUEST, e)
-}
-
 /// `GET /users`.
 pub(crate) async fn users(
     State(state): State<Dash>,
     viewer: Viewer,
     Query(p): Query<ListParams>,
 ) -> Result<Response, PageError> {
-    let resolved = p.range.resolve(Utc::now(), "30d").map_err(bad)?;
+    let resolved = p.resolve()?;
     const SORTS: &[(&str, &str, UserSort)] = &[
         ("last_active", "Last active", UserSort::LastActive),
         ("requests", "Requests", UserSort::Requests),
@@ -134,7 +143,7 @@ pub(crate) async fn users(
                         td.num { (format::cost(&u.sums)) }
                         td.num { (format::int(u.sums.total_tokens)) }
                         td.num { (format::pct(u.sums.errors, u.sums.requests)) }
-                        td.num { (format::ms((u.sums.latency_count > 0).then(|| u.sums.latency_ms_sum as f64 / u.sums.latency_count as f64))) }
+                        td.num { (format::avg_latency(&u.sums)) }
                         td.nowrap { (format::time(u.first_active)) }
                         td.nowrap { (format::time(u.last_active)) }
                     }
@@ -153,7 +162,7 @@ const PROPERTY_SORTS: &[(&str, &str, PropertySort)] = &[
 ];
 
 fn property_query(p: &ListParams) -> Result<PropertyQuery, PageError> {
-    let resolved = p.range.resolve(Utc::now(), "30d").map_err(bad)?;
+    let resolved = p.resolve()?;
     let sort = PROPERTY_SORTS
         .iter()
         .find(|(k, _, _)| *k == p.sort)

@@ -9,30 +9,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use heliport_core::analytics::{Page, SessionQuery, SessionSort};
+use heliport_core::analytics::{SessionQuery, SessionSort};
 use heliport_core::filter::{FilterNode, SortDirection};
 use heliport_store::model::{SessionNode, SessionTree};
 use maud::{html, Markup};
-use serde::Deserialize;
 
 use super::auth::Viewer;
 use super::chart::{self, WaterfallRow};
 use super::format::{self, query};
-use super::range::RangeParams;
+use super::pages::{ListParams, PAGE};
 use super::{layout, Dash, PageError};
-
-/// `/sessions?range=..&search=..&sort=..&offset=..`.
-#[derive(Deserialize, Default)]
-pub(crate) struct ListParams {
-    #[serde(flatten)]
-    range: RangeParams,
-    #[serde(default)]
-    search: String,
-    #[serde(default)]
-    sort: String,
-    #[serde(default)]
-    offset: u64,
-}
 
 const SORTS: &[(&str, &str, SessionSort)] = &[
     ("last_active", "Last active", SessionSort::LastActive),
@@ -42,56 +28,33 @@ const SORTS: &[(&str, &str, SessionSort)] = &[
     ("avg_latency", "Average latency", SessionSort::AvgLatency),
 ];
 
-const PAGE: u64 = 50;
-
-/// `GET /sessions`.
+/// `GET /sessions?range=..&search=..&sort=..&offset=..`.
 pub(crate) async fn list(
     State(state): State<Dash>,
     viewer: Viewer,
     Query(p): Query<ListParams>,
 ) -> Result<Response, PageError> {
-    let resolved = p
-        .range
-        .resolve(Utc::now(), "7d")
-        .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, e))?;
+    let resolved = p.resolve()?;
     let sort = SORTS
         .iter()
         .find(|(k, _, _)| *k == p.sort)
-        .map(|(_, _, s)| *s)
-        .unwrap_or(SessionSort::LastActive);
+        .map_or(SessionSort::LastActive, |(_, _, s)| *s);
     let q = SessionQuery {
         range: resolved.range,
-        search: Some(p.search.trim().to_string()).filter(|s| !s.is_empty()),
+        search: p.search(),
         name_equals: None,
         user_id: None,
         filter: FilterNode::All,
         sort: (sort, SortDirection::Desc),
-        page: Page {
-            offset: p.offset,
-            limit: PAGE + 1,
-        },
+        page: p.page(),
     };
     let mut sessions = state.api.analytics.sessions(&viewer.org_id, &q).await?;
     let more = sessions.len() as u64 > PAGE;
     sessions.truncate(PAGE as usize);
-    let mut pairs = p.range.pairs();
-    pairs.extend([("search", p.search.as_str()), ("sort", p.sort.as_str())]);
-    let page_link = |offset: u64| {
-        let o = offset.to_string();
-        let mut q = pairs.clone();
-        q.push(("offset", o.as_str()));
-        format!("/sessions{}", query(q))
-    };
+    let sorts: Vec<(&str, &str)> = SORTS.iter().map(|(k, l, _)| (*k, *l)).collect();
     let body = html! {
         h1 { "Sessions" }
-        form.filters method="get" action="/sessions" {
-            (p.range.fields("7d"))
-            label { "Id or name contains" input name="search" value=(p.search); }
-            label { "Sort by" select name="sort" {
-                @for (k, label, _) in SORTS { option value=(k) selected[*k == p.sort] { (label) } }
-            } }
-            button type="submit" { "Show" }
-        }
+        (p.form("/sessions", "Id or name contains", &sorts))
         @if sessions.is_empty() { p.muted { "No sessions in this range (requests with Helicone-Session-Id)." } }
         @else {
             table {
@@ -106,7 +69,7 @@ pub(crate) async fn list(
                         td.num { (format::int(s.sums.requests)) }
                         td.num { (format::cost(&s.sums)) }
                         td.num { (format::int(s.sums.total_tokens)) }
-                        td.num { (format::ms((s.sums.latency_count > 0).then(|| s.sums.latency_ms_sum as f64 / s.sums.latency_count as f64))) }
+                        td.num { (format::avg_latency(&s.sums)) }
                         td.trunc { (s.user_ids.join(", ")) }
                         td.nowrap { (format::time(s.created_at)) }
                         td.nowrap { (format::time(s.latest_request_created_at)) }
@@ -114,10 +77,7 @@ pub(crate) async fn list(
                 } }
             }
         }
-        nav.pager aria-label="Pages" {
-            @if p.offset > 0 { a href=(page_link(p.offset.saturating_sub(PAGE))) rel="prev" { "← Previous" } }
-            @if more { a href=(page_link(p.offset + PAGE)) rel="next" { "Next →" } }
-        }
+        (p.pager("/sessions", sessions.len(), more))
     };
     Ok(layout::page(&viewer, "/sessions", "Sessions", body).into_response())
 }
