@@ -199,6 +199,10 @@ async fn dashboard_in_headless_chromium() {
     wait_h1(&c, "Overview").await;
     let cards = text_of(&c, ".cards").await;
     assert!(cards.contains("Requests"), "{cards}");
+    // The breakdown panels load on their own.
+    let by_user = text_of(&c, "#by-user table").await;
+    assert!(by_user.contains("browser-user"), "{by_user}");
+    text_of(&c, "#by-property table").await;
     shot(&c, "02-overview").await;
 
     // Requests, filtered by user through the form.

@@ -67,6 +67,7 @@ pub(crate) struct Dash {
 /// The first path segments the dashboard answers; everything else (and
 /// anything the proxy routes, which the server checks first) is not its.
 const SEGMENTS: &[&str] = &[
+    "overview",
     "signin",
     "signout",
     "requests",
@@ -106,6 +107,7 @@ pub fn router(api: ApiState, cfg: DashboardConfig) -> Router {
     };
     Router::new()
         .route("/", get(overview::page))
+        .route("/overview/breakdown", get(overview::breakdown_panel))
         .route("/signin", get(auth::signin_page).post(auth::signin))
         .route("/signout", post(auth::signout))
         .route("/requests", get(requests_page::page))

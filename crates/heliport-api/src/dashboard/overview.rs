@@ -87,34 +87,26 @@ pub(crate) async fn page(
         breakdown: Some(d),
         ..metrics_query(resolved.range)
     };
-    let (model_q, provider_q, user_q) = (
-        by(Dimension::Model),
-        by(Dimension::Provider),
-        by(Dimension::User),
-    );
-    let prop_q = property.clone().map(|name| by(Dimension::Property(name)));
-    let (main, models, providers, users, by_prop) = tokio::join!(
+    let (model_q, provider_q) = (by(Dimension::Model), by(Dimension::Provider));
+    let (main, models, providers) = tokio::join!(
         a.metrics(org, &main_q),
         a.metrics(org, &model_q),
         a.metrics(org, &provider_q),
-        a.metrics(org, &user_q),
-        async {
-            match &prop_q {
-                Some(q) => a.metrics(org, q).await.map(Some),
-                None => Ok(None),
-            }
-        }
     );
-    let main = main?;
-    let (models, providers, users, by_prop) = (models?, providers?, users?, by_prop?);
+    let (main, models, providers) = (main?, models?, providers?);
     let prop_names: Vec<String> = props.iter().map(|s| s.property.clone()).collect();
-    let range_pairs = p.range.pairs();
-    let link = |extra: Vec<(&str, String)>| -> String {
-        let mut pairs: Vec<(&str, &str)> = range_pairs.clone();
-        for (k, v) in &extra {
-            pairs.push((*k, v.as_str()));
+    let link = |extra: Vec<(&str, String)>| requests_link(&p.range, extra);
+    // The breakdowns by user and by property read the per-user and
+    // per-value rollups, the slowest of the overview's reads: their panels
+    // load on their own (the script fetches them), so the page does not
+    // wait for them.
+    let panel = |by: &str| {
+        let mut pairs = p.range.pairs();
+        pairs.push(("by", by));
+        if let Some(name) = &property {
+            pairs.push(("property", name.as_str()));
         }
-        format!("/requests{}", query(pairs))
+        format!("/overview/breakdown{}", query(pairs))
     };
     let body = html! {
         h1 { "Overview" }
@@ -124,15 +116,96 @@ pub(crate) async fn page(
         div.grid2 {
             (breakdown("By model", "Model", &models, &|k| link(vec![("model", k.to_string())])))
             (breakdown("By provider", "Provider", &providers, &|k| link(vec![("provider", k.to_string())])))
-            (breakdown("By user", "User", &users, &|k| link(vec![("user", k.to_string())])))
-            @if let (Some(name), Some(m)) = (&property, &by_prop) {
-                (breakdown(&format!("By property {name}"), name, m, &|k| link(vec![("prop_name", name.clone()), ("prop_value", k.to_string())])))
+            (lazy_panel("By user", "by-user", &panel("user")))
+            @if let Some(name) = &property {
+                (lazy_panel(&format!("By property {name}"), "by-property", &panel("property")))
             } @else {
                 section { h2 { "By property" } p.muted { "No request in this range carries a custom property (Helicone-Property-*)." } }
             }
         }
     };
     Ok(layout::page(&viewer, "/", "Overview", body).into_response())
+}
+
+/// The requests page for the overview's range and `extra` filters.
+fn requests_link(range: &RangeParams, extra: Vec<(&str, String)>) -> String {
+    let mut pairs: Vec<(&str, &str)> = range.pairs();
+    for (k, v) in &extra {
+        pairs.push((*k, v.as_str()));
+    }
+    format!("/requests{}", query(pairs))
+}
+
+/// A panel the script fills from `src`; without script, a link to it.
+fn lazy_panel(title: &str, id: &str, src: &str) -> Markup {
+    html! {
+        section #(id) data-src=(src) aria-live="polite" {
+            h2 { (title) }
+            p.muted.loading { "Loading…" }
+            noscript { p { a href=(src) { "Show " (title.to_lowercase()) } } }
+        }
+    }
+}
+
+/// `/overview/breakdown?by=user|property&property=..&range=..`.
+#[derive(Deserialize, Default)]
+pub(crate) struct PanelParams {
+    #[serde(flatten)]
+    range: RangeParams,
+    #[serde(default)]
+    by: String,
+    #[serde(default)]
+    property: String,
+    /// Set by the script: only the panel, not a whole page.
+    #[serde(default)]
+    fragment: String,
+}
+
+/// `GET /overview/breakdown`: the overview's breakdown by user or by one
+/// property, as a panel (for the script) or a page.
+pub(crate) async fn breakdown_panel(
+    State(state): State<Dash>,
+    viewer: Viewer,
+    Query(p): Query<PanelParams>,
+) -> Result<Response, PageError> {
+    let resolved = p
+        .range
+        .resolve(Utc::now(), "24h")
+        .map_err(|e| PageError::new(axum::http::StatusCode::BAD_REQUEST, e))?;
+    let name = p.property.trim().to_lowercase();
+    let (dimension, title, dim) = match p.by.as_str() {
+        "user" => (Dimension::User, "By user".to_string(), "User".to_string()),
+        "property" if !name.is_empty() => (
+            Dimension::Property(name.clone()),
+            format!("By property {name}"),
+            name.clone(),
+        ),
+        _ => {
+            return Err(PageError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "by: give user, or property with a property name",
+            ))
+        }
+    };
+    let q = MetricsQuery {
+        breakdown: Some(dimension),
+        ..metrics_query(resolved.range)
+    };
+    let m = state.api.analytics.metrics(&viewer.org_id, &q).await?;
+    let link = |k: &str| match p.by.as_str() {
+        "user" => requests_link(&p.range, vec![("user", k.to_string())]),
+        _ => requests_link(
+            &p.range,
+            vec![("prop_name", name.clone()), ("prop_value", k.to_string())],
+        ),
+    };
+    let panel = breakdown(&title, &dim, &m, &link);
+    if p.fragment == "1" {
+        return Ok(panel.into_response());
+    }
+    let back = format!("/{}", query(p.range.pairs()));
+    let body = html! { p { a href=(back) { "← Overview" } } (panel) };
+    Ok(layout::page(&viewer, "/", &title, body).into_response())
 }
 
 fn form(p: &OverviewParams, props: &[String]) -> Markup {

@@ -138,7 +138,7 @@ pub(crate) async fn users(
                 } }
                 tbody { @for u in &users {
                     tr {
-                        td.trunc { a href=(format!("/requests{}", query([("user", u.user_id.as_str())]))) { (u.user_id) } }
+                        td.trunc { a href=(format!("/requests{}", query([("range", "all"), ("user", u.user_id.as_str())]))) { (u.user_id) } }
                         td.num { (format::int(u.sums.requests)) }
                         td.num { (format::cost(&u.sums)) }
                         td.num { (format::int(u.sums.total_tokens)) }

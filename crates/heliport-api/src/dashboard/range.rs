@@ -53,7 +53,7 @@ impl RangeParams {
     /// The key of the chosen range (`24h` unless told).
     pub fn key(&self, default: &'static str) -> &str {
         match self.range.as_str() {
-            "1h" | "24h" | "7d" | "30d" | "custom" => &self.range,
+            "1h" | "24h" | "7d" | "30d" | "custom" | "all" => &self.range,
             _ => default,
         }
     }

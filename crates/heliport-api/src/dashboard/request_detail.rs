@@ -164,7 +164,7 @@ pub(crate) async fn page(
             dt { "Latency" } dd { (format::ms(row.get("delay_ms").and_then(Value::as_f64))) " · first token " (format::ms(row.get("time_to_first_token").and_then(Value::as_f64))) }
             dt { "Tokens" } dd { (row.get("prompt_tokens").map(scalar).unwrap_or_default()) " in · " (row.get("completion_tokens").map(scalar).unwrap_or_default()) " out" }
             dt { "Cost" } dd { (format::row_cost(row.get("cost").and_then(Value::as_f64))) }
-            dt { "User" } dd { @if let Some(u) = get("request_user_id") { a href=(format!("/requests{}", query([("user", u)]))) { (u) } } @else { "—" } }
+            dt { "User" } dd { @if let Some(u) = get("request_user_id") { a href=(format!("/requests{}", query([("range", "all"), ("user", u)]))) { (u) } } @else { "—" } }
             dt { "Session" } dd {
                 @if let Some(s) = get("session_id") {
                     a href=(format!("/sessions/{}", format::url_encode(s))) { (s) }
@@ -196,7 +196,7 @@ pub(crate) async fn page(
                 tbody { @for (k, v) in props {
                     tr {
                         td { (k) }
-                        td { a href=(format!("/requests{}", query([("prop_name", k.as_str()), ("prop_value", v.as_str().unwrap_or_default())]))) { (scalar(v)) } }
+                        td { a href=(format!("/requests{}", query([("range", "all"), ("prop_name", k.as_str()), ("prop_value", v.as_str().unwrap_or_default())]))) { (scalar(v)) } }
                     }
                 } }
             },

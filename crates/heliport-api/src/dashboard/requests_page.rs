@@ -118,8 +118,9 @@ impl Filters {
     fn to_query(&self, now: DateTime<Utc>) -> Result<RequestQuery, Vec<String>> {
         let mut errors = Vec::new();
         let mut cs = Vec::new();
-        // No range means every request (the table is paged, not summed).
-        if !self.range.range.is_empty() {
+        // The last day unless told, so a filter that matches little scans
+        // a day of records, not the whole table; `all` has no bound.
+        if self.range.range != "all" {
             match self.range.resolve(now, "24h") {
                 Ok(r) => {
                     if let Some(s) = r.range.start {
@@ -274,7 +275,7 @@ fn filter_form(f: &Filters) -> Markup {
         form.filters method="get" action="/requests" aria-label="Filter requests" {
             label { "Range"
                 select name="range" {
-                    (sel(&f.range.range, &[("", "All time"), ("1h", "Last hour"), ("24h", "Last day"), ("7d", "Last week"), ("30d", "Last month"), ("custom", "Custom")]))
+                    (sel(f.range.key("24h"), &[("1h", "Last hour"), ("24h", "Last day"), ("7d", "Last week"), ("30d", "Last month"), ("all", "All time"), ("custom", "Custom")]))
                 }
             }
             label { "From (UTC)" input type="datetime-local" name="from" value=(f.range.from); }
@@ -343,7 +344,7 @@ fn row_html(row: &Value) -> Markup {
             }
             td.trunc { (s(row, "model").unwrap_or("—")) }
             td { (s(row, "provider").unwrap_or("—")) }
-            td.trunc { @if let Some(u) = s(row, "request_user_id") { a href=(format!("/requests{}", query([("user", u)]))) { (u) } } }
+            td.trunc { @if let Some(u) = s(row, "request_user_id") { a href=(format!("/requests{}", query([("range", "all"), ("user", u)]))) { (u) } } }
             td.trunc { @if let Some(sid) = s(row, "session_id") { a href=(format!("/sessions/{}", format::url_encode(sid))) { (sid) } } }
             td.trunc.muted { (props) }
             td.num { (format::ms(row.get("delay_ms").and_then(Value::as_f64))) }

@@ -165,7 +165,7 @@ fn session_page(t: &SessionTree) -> Markup {
         h1 { "Session " code { (s.session_id) } }
         dl.fields {
             dt { "Name" } dd { (s.session_name.as_deref().unwrap_or("—")) }
-            dt { "Requests" } dd { (format::int(s.sums.requests)) " · " a href=(format!("/requests{}", query([("session", s.session_id.as_str())]))) { "show in the requests table" } }
+            dt { "Requests" } dd { (format::int(s.sums.requests)) " · " a href=(format!("/requests{}", query([("range", "all"), ("session", s.session_id.as_str())]))) { "show in the requests table" } }
             dt { "Cost" } dd { (format::cost(&s.sums)) }
             dt { "Tokens" } dd { (format::int(s.sums.total_tokens)) }
             dt { "Users" } dd { (s.user_ids.join(", ")) }

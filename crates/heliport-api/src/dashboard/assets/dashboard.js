@@ -16,6 +16,22 @@ document.addEventListener("DOMContentLoaded", function () {
     });
   });
 
+  // Panels that load on their own (the overview's slower breakdowns): the
+  // server renders them; a failure says so in the panel.
+  document.querySelectorAll("section[data-src]").forEach(function (panel) {
+    var src = panel.dataset.src + (panel.dataset.src.indexOf("?") < 0 ? "?" : "&") + "fragment=1";
+    fetch(src, { credentials: "same-origin" })
+      .then(function (r) {
+        if (r.redirected || !r.ok) throw new Error("status " + r.status);
+        return r.text();
+      })
+      .then(function (html) { panel.innerHTML = html; })
+      .catch(function (e) {
+        var p = panel.querySelector(".loading");
+        if (p) p.textContent = "Could not load this panel (" + e.message + "); reload the page.";
+      });
+  });
+
   // Live tail: poll for rows newer than the newest shown (HTML rendered and
   // escaped by the server), newest first, keeping the table short.
   var live = document.getElementById("live-rows");
