@@ -13,6 +13,8 @@
 #                    the mock while the queries run (recording keeps going)
 #   WRITER_RECORDS=200000  records per run of the writer benchmark
 #   KEEP_TMP=0       1: keep the temp dir (database, logs)
+#   SEEDED_DB=       path of a database a previous run seeded (KEEP_TMP=1):
+#                    used in place, without seeding (it grows by the traffic)
 #   SKIP_BUILD=0     1: use the existing binaries
 #   PROFILE=release  cargo profile of the heliport binary (release or dev)
 #   CLIENT=rest_client.py  the timing client in bench/ (bench/dashboard.sh
@@ -108,17 +110,25 @@ wait_http() { # url what
 }
 
 LOADAVG0=$(cut -d' ' -f1-3 /proc/loadavg)
-export HELIPORT_DATABASE_URL=sqlite://$TMP/rest.db
+DB_FILE=${SEEDED_DB:-$TMP/rest.db}
+export HELIPORT_DATABASE_URL=sqlite://$DB_FILE
 export HELIPORT_SPOOL_PATH=$TMP/rest.spool
 export HELIPORT_LOG=warn
 
 # ---------------------------------------------------------------- seed
-log "seeding $ROWS requests over $DAYS days"
-SEED_START=$SECONDS
-"$BIN" seed --rows "$ROWS" --days "$DAYS" >"$TMP/seed.log" 2>&1 || die "seed failed: $(cat "$TMP/seed.log")"
-SEED_S=$((SECONDS - SEED_START))
-SEED_LINE=$(grep -E '^wrote' "$TMP/seed.log" || true)
-DB_MB=$(( $(stat -c %s "$TMP/rest.db") / 1048576 ))
+if [ -n "${SEEDED_DB:-}" ]; then
+  [ -f "$SEEDED_DB" ] || die "no $SEEDED_DB"
+  log "using the seeded database $SEEDED_DB"
+  SEED_S=0
+  SEED_LINE="seeded by an earlier run, reused"
+else
+  log "seeding $ROWS requests over $DAYS days"
+  SEED_START=$SECONDS
+  "$BIN" seed --rows "$ROWS" --days "$DAYS" >"$TMP/seed.log" 2>&1 || die "seed failed: $(cat "$TMP/seed.log")"
+  SEED_S=$((SECONDS - SEED_START))
+  SEED_LINE=$(grep -E '^wrote' "$TMP/seed.log" || true)
+fi
+DB_MB=$(( $(stat -c %s "$DB_FILE") / 1048576 ))
 log "$SEED_LINE (database $DB_MB MiB)"
 
 # ---------------------------------------------------------------- serve

@@ -22,6 +22,9 @@ use super::format::{self, query};
 use super::range::{RangeParams, Resolved};
 use super::{layout, Dash, PageError};
 
+/// The users and sessions lists' range unless told.
+pub(crate) const USERS_DEFAULT: &str = "7d";
+
 /// Rows of a list page.
 pub(crate) const PAGE: u64 = 50;
 
@@ -40,10 +43,10 @@ pub(crate) struct ListParams {
 }
 
 impl ListParams {
-    /// The range (the last month unless told).
-    pub fn resolve(&self) -> Result<Resolved, PageError> {
+    /// The range (`default` unless told).
+    pub fn resolve(&self, default: &'static str) -> Result<Resolved, PageError> {
         self.range
-            .resolve(Utc::now(), "30d")
+            .resolve(Utc::now(), default)
             .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, e))
     }
 
@@ -83,10 +86,16 @@ impl ListParams {
     }
 
     /// The range, search and sort form.
-    pub fn form(&self, action: &str, search_label: &str, sorts: &[(&str, &str)]) -> Markup {
+    pub fn form(
+        &self,
+        action: &str,
+        default: &'static str,
+        search_label: &str,
+        sorts: &[(&str, &str)],
+    ) -> Markup {
         html! {
             form.filters method="get" action=(action) {
-                (self.range.fields("30d"))
+                (self.range.fields(default))
                 label { (search_label) input name="search" value=(self.search); }
                 label { "Sort by" select name="sort" {
                     @for (k, label) in sorts { option value=(k) selected[*k == self.sort] { (label) } }
@@ -103,7 +112,9 @@ pub(crate) async fn users(
     viewer: Viewer,
     Query(p): Query<ListParams>,
 ) -> Result<Response, PageError> {
-    let resolved = p.resolve()?;
+    // The last week unless told: the per-user rollup of a month is the
+    // slowest read of the list pages.
+    let resolved = p.resolve(USERS_DEFAULT)?;
     const SORTS: &[(&str, &str, UserSort)] = &[
         ("last_active", "Last active", UserSort::LastActive),
         ("requests", "Requests", UserSort::Requests),
@@ -128,7 +139,7 @@ pub(crate) async fn users(
     let sorts: Vec<(&str, &str)> = SORTS.iter().map(|(k, l, _)| (*k, *l)).collect();
     let body = html! {
         h1 { "Users" }
-        (p.form("/users", "User id contains", &sorts))
+        (p.form("/users", USERS_DEFAULT, "User id contains", &sorts))
         @if users.is_empty() { p.muted { "No users in this range (requests with Helicone-User-Id)." } }
         @else {
             table {
@@ -162,7 +173,7 @@ const PROPERTY_SORTS: &[(&str, &str, PropertySort)] = &[
 ];
 
 fn property_query(p: &ListParams) -> Result<PropertyQuery, PageError> {
-    let resolved = p.resolve()?;
+    let resolved = p.resolve("30d")?;
     let sort = PROPERTY_SORTS
         .iter()
         .find(|(k, _, _)| *k == p.sort)
@@ -221,7 +232,7 @@ pub(crate) async fn properties(
     let range = p.range.pairs();
     let body = html! {
         h1 { "Properties" }
-        (p.form("/properties", "Name contains", &sorts))
+        (p.form("/properties", "30d", "Name contains", &sorts))
         @if rows.is_empty() { p.muted { "No custom properties in this range (Helicone-Property-* headers)." } }
         @else {
             (property_table(&rows, "Property", &|r| format!("/properties/{}{}", format::url_encode(&r.property), query(range.clone()))))
@@ -253,7 +264,7 @@ pub(crate) async fn property_values(
     let body = html! {
         h1 { "Property " code { (name) } }
         p { a href="/properties" { "← All properties" } }
-        (p.form(&path, "Value contains", &sorts))
+        (p.form(&path, "30d", "Value contains", &sorts))
         @if rows.is_empty() { p.muted { "No values in this range." } }
         @else {
             (property_table(&rows, "Value", &|r| {

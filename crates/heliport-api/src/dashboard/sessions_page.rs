@@ -17,7 +17,7 @@ use maud::{html, Markup};
 use super::auth::Viewer;
 use super::chart::{self, WaterfallRow};
 use super::format::{self, query};
-use super::pages::{ListParams, PAGE};
+use super::pages::{ListParams, PAGE, USERS_DEFAULT};
 use super::{layout, Dash, PageError};
 
 const SORTS: &[(&str, &str, SessionSort)] = &[
@@ -34,7 +34,7 @@ pub(crate) async fn list(
     viewer: Viewer,
     Query(p): Query<ListParams>,
 ) -> Result<Response, PageError> {
-    let resolved = p.resolve()?;
+    let resolved = p.resolve(USERS_DEFAULT)?;
     let sort = SORTS
         .iter()
         .find(|(k, _, _)| *k == p.sort)
@@ -54,7 +54,7 @@ pub(crate) async fn list(
     let sorts: Vec<(&str, &str)> = SORTS.iter().map(|(k, l, _)| (*k, *l)).collect();
     let body = html! {
         h1 { "Sessions" }
-        (p.form("/sessions", "Id or name contains", &sorts))
+        (p.form("/sessions", USERS_DEFAULT, "Id or name contains", &sorts))
         @if sessions.is_empty() { p.muted { "No sessions in this range (requests with Helicone-Session-Id)." } }
         @else {
             table {
