@@ -84,6 +84,10 @@ async fn chat(h: &Heliport, content: &str, extra: &[(&str, &str)]) -> String {
     proxied_chat(h, &h.key, content, false, extra).await
 }
 
+async fn click(c: &Client, at: Locator<'_>) {
+    c.find(at).await.unwrap().click().await.unwrap();
+}
+
 async fn text_of(c: &Client, css: &str) -> String {
     c.wait()
         .at_most(Duration::from_secs(10))
@@ -190,12 +194,7 @@ async fn dashboard_in_headless_chromium() {
         .send_keys(&h.key)
         .await
         .unwrap();
-    c.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form button[type=submit]")).await;
     wait_h1(&c, "Overview").await;
     let cards = text_of(&c, ".cards").await;
     assert!(cards.contains("Requests"), "{cards}");
@@ -206,21 +205,11 @@ async fn dashboard_in_headless_chromium() {
     shot(&c, "02-overview").await;
 
     // Requests, filtered by user through the form.
-    c.find(Locator::LinkText("Requests"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::LinkText("Requests")).await;
     wait_h1(&c, "Requests").await;
     let user = c.find(Locator::Css("input[name=user]")).await.unwrap();
     user.send_keys("browser-user").await.unwrap();
-    c.find(Locator::Css("form.filters button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form.filters button[type=submit]")).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while !c
         .current_url()
@@ -239,24 +228,14 @@ async fn dashboard_in_headless_chromium() {
     shot(&c, "03-requests-filtered").await;
 
     // Open the session's root request.
-    c.find(Locator::Css(&format!("a[href='/requests/{root}']")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css(&format!("a[href='/requests/{root}']"))).await;
     wait_h1(&c, "Request").await;
     let conv = text_of(&c, ".msg .text").await;
     assert!(conv.contains("plan the trip"), "{conv}");
     shot(&c, "04-request").await;
 
     // Follow its session: the tree holds both paths.
-    c.find(Locator::LinkText("browser-session"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::LinkText("browser-session")).await;
     wait_h1(&c, "Session").await;
     let tree = text_of(&c, ".tree").await;
     assert!(tree.contains("/plan/book"), "{tree}");
@@ -303,12 +282,7 @@ async fn dashboard_in_headless_chromium() {
         .expect("the new request appears in the live tail");
 
     // Sign out: back to the sign-in page, and the pages are closed.
-    c.find(Locator::Css("form[action='/signout'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form[action='/signout'] button")).await;
     wait_h1(&c, "heliport").await;
     shot(&c, "08-signed-out").await;
     c.goto(&h.url("/requests")).await.unwrap();
