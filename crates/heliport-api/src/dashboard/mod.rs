@@ -33,6 +33,7 @@ use axum::Router;
 
 use crate::ApiState;
 
+/// The sign-in sessions (bounded in bytes).
 pub use session::SessionStore;
 
 /// How the dashboard is set up.
@@ -169,6 +170,7 @@ pub(crate) struct PageError {
 }
 
 impl PageError {
+    /// A page answering `status` with `message`.
     pub fn new(status: StatusCode, message: impl Into<String>) -> PageError {
         PageError {
             status,
