@@ -91,7 +91,7 @@ pub enum Field {
     ParentRequestId,
     /// `Helicone-Session-Id` (heliport's own field, for the dashboard).
     SessionId,
-    /// Why heliport answered without a status (`rate_limited`, `timeout`,
+    /// Why heliport answered without a status (`rate_limited`, `upstream_timeout`,
     /// `cancelled`, ...); heliport's own field.
     Failure,
     /// A custom property (`Helicone-Property-*`); the name is lowercase.
