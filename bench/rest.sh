@@ -13,7 +13,14 @@
 #                    the mock while the queries run (recording keeps going)
 #   WRITER_RECORDS=200000  records per run of the writer benchmark
 #   KEEP_TMP=0       1: keep the temp dir (database, logs)
-#   SKIP_BUILD=0     1: use the existing target/release binaries
+#   SEEDED_DB=       path of a database a previous run seeded (KEEP_TMP=1):
+#                    used in place, without seeding (it grows by the traffic)
+#   SKIP_BUILD=0     1: use the existing binaries
+#   PROFILE=release  cargo profile of the heliport binary (release or dev)
+#   CLIENT=rest_client.py  the timing client in bench/ (bench/dashboard.sh
+#                    runs this script with dashboard_client.py)
+#   TITLE=REST       the report's title
+#   WRITER=1         0: skip the writer benchmark
 #
 # What it does:
 #   1. cargo build --release -p heliport, and the writer benchmark example
@@ -40,6 +47,16 @@ export TRAFFIC_RPS=${TRAFFIC_RPS:-10}
 WRITER_RECORDS=${WRITER_RECORDS:-200000}
 KEEP_TMP=${KEEP_TMP:-0}
 SKIP_BUILD=${SKIP_BUILD:-0}
+PROFILE=${PROFILE:-release}
+CLIENT=${CLIENT:-rest_client.py}
+TITLE=${TITLE:-REST}
+WRITER=${WRITER:-1}
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+case "$PROFILE" in
+  release) PROFILE_DIR=release ;;
+  dev) PROFILE_DIR=debug ;;
+  *) echo "PROFILE must be release or dev" >&2; exit 2 ;;
+esac
 
 log() { echo "[bench] $*" >&2; }
 die() { echo "[bench] error: $*" >&2; exit 1; }
@@ -64,11 +81,16 @@ command -v curl >/dev/null || die "curl is needed"
 command -v python3 >/dev/null || die "python3 is needed"
 
 if [ "$SKIP_BUILD" != 1 ]; then
-  log "cargo build --release -p heliport (and the writer benchmark)"
-  cargo build --release -p heliport -p heliport-store --example writer_bench >&2
+  if [ "$WRITER" = 1 ]; then
+    log "cargo build --profile $PROFILE -p heliport (and the writer benchmark)"
+    cargo build --profile "$PROFILE" -p heliport -p heliport-store --example writer_bench >&2
+  else
+    log "cargo build --profile $PROFILE -p heliport"
+    cargo build --profile "$PROFILE" -p heliport >&2
+  fi
 fi
-BIN=$ROOT/target/release/heliport
-WRITER_BENCH=$ROOT/target/release/examples/writer_bench
+BIN=$TARGET/$PROFILE_DIR/heliport
+WRITER_BENCH=$TARGET/$PROFILE_DIR/examples/writer_bench
 [ -x "$BIN" ] || die "no $BIN"
 
 free_port() { # prints a port nothing listens on
@@ -88,17 +110,25 @@ wait_http() { # url what
 }
 
 LOADAVG0=$(cut -d' ' -f1-3 /proc/loadavg)
-export HELIPORT_DATABASE_URL=sqlite://$TMP/rest.db
+DB_FILE=${SEEDED_DB:-$TMP/rest.db}
+export HELIPORT_DATABASE_URL=sqlite://$DB_FILE
 export HELIPORT_SPOOL_PATH=$TMP/rest.spool
 export HELIPORT_LOG=warn
 
 # ---------------------------------------------------------------- seed
-log "seeding $ROWS requests over $DAYS days"
-SEED_START=$SECONDS
-"$BIN" seed --rows "$ROWS" --days "$DAYS" >"$TMP/seed.log" 2>&1 || die "seed failed: $(cat "$TMP/seed.log")"
-SEED_S=$((SECONDS - SEED_START))
-SEED_LINE=$(grep -E '^wrote' "$TMP/seed.log" || true)
-DB_MB=$(( $(stat -c %s "$TMP/rest.db") / 1048576 ))
+if [ -n "${SEEDED_DB:-}" ]; then
+  [ -f "$SEEDED_DB" ] || die "no $SEEDED_DB"
+  log "using the seeded database $SEEDED_DB"
+  SEED_S=0
+  SEED_LINE="seeded by an earlier run, reused"
+else
+  log "seeding $ROWS requests over $DAYS days"
+  SEED_START=$SECONDS
+  "$BIN" seed --rows "$ROWS" --days "$DAYS" >"$TMP/seed.log" 2>&1 || die "seed failed: $(cat "$TMP/seed.log")"
+  SEED_S=$((SECONDS - SEED_START))
+  SEED_LINE=$(grep -E '^wrote' "$TMP/seed.log" || true)
+fi
+DB_MB=$(( $(stat -c %s "$DB_FILE") / 1048576 ))
 log "$SEED_LINE (database $DB_MB MiB)"
 
 # ---------------------------------------------------------------- serve
@@ -116,7 +146,7 @@ wait_http "http://127.0.0.1:$HELI_PORT/healthz" heliport
 
 # ---------------------------------------------------------------- queries
 log "timing every query ($RUNS runs each, $TRAFFIC_RPS chat completions/s alongside)"
-python3 "$ROOT/bench/rest_client.py" "http://127.0.0.1:$HELI_PORT" "$KEY" "$RUNS" >"$TMP/queries.md"
+python3 "$ROOT/bench/$CLIENT" "http://127.0.0.1:$HELI_PORT" "$KEY" "$RUNS" >"$TMP/queries.md"
 RSS_MB=$(( $(awk '/^VmRSS:/{print $2}' "/proc/$HELI_PID/status") / 1024 ))
 HWM_MB=$(( $(awk '/^VmHWM:/{print $2}' "/proc/$HELI_PID/status") / 1024 ))
 ERRORS=$(grep -c ' ERROR ' "$TMP/heliport.log" || true)
@@ -124,7 +154,7 @@ kill "$HELI_PID" 2>/dev/null || true
 
 # ---------------------------------------------------------------- writer
 WRITER_MD=""
-if [ -x "$WRITER_BENCH" ]; then
+if [ "$WRITER" = 1 ] && [ -x "$WRITER_BENCH" ]; then
   log "writer benchmark ($WRITER_RECORDS records, plain and rich, 3 runs each)"
   for mode in plain rich; do
     rates=()
@@ -141,16 +171,20 @@ fi
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git status --porcelain 2>/dev/null | grep -q . && echo " (uncommitted changes)" || true)
 cat <<EOF
-### REST run of $(date -u '+%Y-%m-%d %H:%M') UTC
+### $TITLE run of $(date -u '+%Y-%m-%d %H:%M') UTC
 
 - machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM; load average before the run: $LOADAVG0
-- heliport commit: $COMMIT$DIRTY (release build)
+- heliport commit: $COMMIT$DIRTY ($PROFILE build)
 - data: \`heliport seed --rows $ROWS --days $DAYS\`: $SEED_LINE; $SEED_S s wall; database $DB_MB MiB
-- each query: 1 warm-up, then $RUNS timed runs on one keep-alive connection (python3 http.client), while
+- each query (or page, signed in with a session cookie): 1 warm-up, then $RUNS timed runs on one
+  keep-alive connection (python3 http.client), while
   $TRAFFIC_RPS chat completions a second are proxied through heliport to the mock and recorded
 - heliport after the run: RSS $RSS_MB MiB (peak $HWM_MB MiB); $ERRORS ERROR lines in its log
 
 $(cat "$TMP/queries.md")
+EOF
+if [ -n "$WRITER_MD" ]; then
+  cat <<EOF
 
 Writer benchmark (\`writer_bench\`, $WRITER_RECORDS records per run, batches of 512, records/s of the insert path):
 
@@ -158,3 +192,4 @@ Writer benchmark (\`writer_bench\`, $WRITER_RECORDS records per run, batches of 
 |---|---|---:|
 $WRITER_MD
 EOF
+fi

@@ -32,12 +32,15 @@ def connect() -> http.client.HTTPConnection:
 
 
 class Client:
-    def __init__(self) -> None:
+    def __init__(self, headers=None) -> None:
         self.conn = connect()
+        # Sent with every call (the dashboard bench's session cookie).
+        self.headers = headers or {}
 
     def call(self, method: str, path: str, body=None, headers=None) -> tuple[int, bytes]:
         data = None if body is None else json.dumps(body).encode()
         h = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+        h.update(self.headers)
         h.update(headers or {})
         for attempt in range(2):
             try:
@@ -58,6 +61,69 @@ def leaf(**fields):
 
 def AND(a, b):
     return {"left": a, "operator": "and", "right": b}
+
+
+def start_traffic():
+    """Proxies chat completions in the background at TRAFFIC_RPS; returns
+    the stop event, the thread and [answered 200, failed]."""
+    stop = threading.Event()
+    sent = [0, 0]
+
+    def traffic() -> None:
+        t = Client()
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello from the bench"}]}
+        headers = {"Helicone-Auth": f"Bearer {KEY}", "Helicone-Property-Environment": "bench",
+                   "Helicone-User-Id": "bench-user"}
+        gap = 1.0 / TRAFFIC_RPS if TRAFFIC_RPS > 0 else None
+        while gap and not stop.is_set():
+            start = time.monotonic()
+            try:
+                status, _ = t.call("POST", "/v1/chat/completions", body,
+                                   {**headers, "Authorization": "Bearer sk-bench"})
+                sent[0 if status == 200 else 1] += 1
+            except OSError:
+                sent[1] += 1
+            time.sleep(max(0.0, gap - (time.monotonic() - start)))
+
+    th = threading.Thread(target=traffic, daemon=True)
+    th.start()
+    time.sleep(1.0)
+    return stop, th, sent
+
+
+def time_calls(c: Client, calls) -> list:
+    """Each (name, method, path, body) once to warm up, then RUNS timed
+    times; rows of (name, status, p50, p95, max, answer bytes)."""
+    rows = []
+    for name, method, path, body in calls:
+        c.call(method, path, body)  # warm-up
+        times, status, size = [], None, 0
+        for _ in range(RUNS):
+            t0 = time.perf_counter()
+            status, payload = c.call(method, path, body)
+            times.append((time.perf_counter() - t0) * 1000)
+            size = len(payload)
+        times.sort()
+        p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+        rows.append((name, status, statistics.median(times), p95, times[-1], size))
+        print(f"  {name}: {status} p50 {statistics.median(times):.1f} ms, p95 {p95:.1f} ms", file=sys.stderr)
+    return rows
+
+
+def print_table(rows, what: str, plural: str, size: str) -> None:
+    print(f"| {what} | status | p50 ms | p95 ms | max ms | {size} |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, status, p50, p95, mx, n in rows:
+        print(f"| {name} | {status} | {p50:.1f} | {p95:.1f} | {mx:.1f} | {n} |")
+    print()
+    worst = max(rows, key=lambda r: r[3])
+    print(f"- slowest p95: {worst[0]} at {worst[3]:.1f} ms; "
+          f"{sum(1 for r in rows if r[3] < 300)} of {len(rows)} {plural} under 300 ms p95")
+
+
+def print_traffic(sent) -> None:
+    print(f"- light traffic during the run: {sent[0]} proxied requests answered 200, {sent[1]} failed "
+          f"(target {TRAFFIC_RPS:g}/s)")
 
 
 def main() -> None:
@@ -138,43 +204,8 @@ def main() -> None:
          {"key": "reviewed", "value": "yes"}),
     ]
 
-    stop = threading.Event()
-    sent = [0, 0]
-
-    def traffic() -> None:
-        t = Client()
-        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello from the bench"}]}
-        headers = {"Helicone-Auth": f"Bearer {KEY}", "Helicone-Property-Environment": "bench",
-                   "Helicone-User-Id": "bench-user"}
-        gap = 1.0 / TRAFFIC_RPS if TRAFFIC_RPS > 0 else None
-        while gap and not stop.is_set():
-            start = time.monotonic()
-            try:
-                status, _ = t.call("POST", "/v1/chat/completions", body,
-                                   {**headers, "Authorization": "Bearer sk-bench"})
-                sent[0 if status == 200 else 1] += 1
-            except OSError:
-                sent[1] += 1
-            time.sleep(max(0.0, gap - (time.monotonic() - start)))
-
-    th = threading.Thread(target=traffic, daemon=True)
-    th.start()
-    time.sleep(1.0)
-
-    rows = []
-    for name, method, path, body in queries:
-        c.call(method, path, body)  # warm-up
-        times, status, size = [], None, 0
-        for _ in range(RUNS):
-            t0 = time.perf_counter()
-            status, payload = c.call(method, path, body)
-            times.append((time.perf_counter() - t0) * 1000)
-            size = len(payload)
-        times.sort()
-        p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
-        rows.append((name, status, statistics.median(times), p95, times[-1], size))
-        print(f"  {name}: p50 {statistics.median(times):.1f} ms, p95 {p95:.1f} ms", file=sys.stderr)
-
+    stop, th, sent = start_traffic()
+    rows = time_calls(c, queries)
     # A whole export, once: streamed rows per second.
     t0 = time.perf_counter()
     status, payload = c.call("POST", "/v1/request/export", {"sort": {"created_at": "asc"}})
@@ -183,18 +214,10 @@ def main() -> None:
     stop.set()
     th.join(timeout=5)
 
-    print("| query | status | p50 ms | p95 ms | max ms | answer bytes |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, status, p50, p95, mx, size in rows:
-        print(f"| {name} | {status} | {p50:.1f} | {p95:.1f} | {mx:.1f} | {size} |")
-    print()
-    worst = max(rows, key=lambda r: r[3])
-    print(f"- slowest p95: {worst[0]} at {worst[3]:.1f} ms; "
-          f"{sum(1 for r in rows if r[3] < 300)} of {len(rows)} queries under 300 ms p95")
+    print_table(rows, "query", "queries", "answer bytes")
     print(f"- whole export (JSON lines, every request): {export_rows} rows in {export_s:.1f} s "
           f"({export_rows / export_s:.0f} rows/s, {len(payload) / 1e6:.0f} MB), status {status}")
-    print(f"- light traffic during the run: {sent[0]} proxied requests answered 200, {sent[1]} failed "
-          f"(target {TRAFFIC_RPS:g}/s)")
+    print_traffic(sent)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,13 @@
 //! envelope `{"data": ..., "error": null}` (on error `{"data": null,
 //! "error": "message"}`), except exports, which stream CSV or JSON lines.
 //! A client's mistake is a 4xx naming it, never a 500.
+//!
+//! The web dashboard ([`dashboard`]) reads through the same stores.
 
 #![warn(missing_docs)]
 
 mod aggregates;
+pub mod dashboard;
 mod export;
 mod requests;
 

@@ -89,6 +89,11 @@ pub enum Field {
     ResponseBody,
     /// The request an upstream attempt was made for (retries, fallbacks).
     ParentRequestId,
+    /// `Helicone-Session-Id` (heliport's own field, for the dashboard).
+    SessionId,
+    /// Why heliport answered without a status (`rate_limited`, `upstream_timeout`,
+    /// `cancelled`, ...); heliport's own field.
+    Failure,
     /// A custom property (`Helicone-Property-*`); the name is lowercase.
     Property(String),
     /// A named score, compared as a number.
@@ -297,6 +302,8 @@ const PLAIN_FIELDS: &[(&str, Field)] = &[
     ("request_body", Field::RequestBody),
     ("response_body", Field::ResponseBody),
     ("parent_request_id", Field::ParentRequestId),
+    ("session_id", Field::SessionId),
+    ("failure", Field::Failure),
 ];
 
 impl Field {
@@ -325,6 +332,8 @@ impl Field {
             | Field::RequestBody
             | Field::ResponseBody
             | Field::ParentRequestId
+            | Field::SessionId
+            | Field::Failure
             | Field::Property(_) => FieldKind::Text,
             Field::Status
             | Field::Latency

@@ -232,6 +232,18 @@ fn base_route(
     })
 }
 
+/// Whether the proxy routes this request (SPEC §1): a Host whose first
+/// label routes, `Helicone-Target-URL`, `/v1/*` or a provider prefix.
+/// Whatever it does not route may be one of heliport's own pages.
+pub fn is_proxied(
+    host: Option<&str>,
+    path_and_query: &str,
+    has_target_url: bool,
+    providers: &Providers,
+) -> bool {
+    has_target_url || base_route(host, path_and_query, providers).is_some()
+}
+
 fn host_of(url: &str) -> String {
     url.parse::<http::Uri>()
         .ok()
@@ -525,6 +537,25 @@ mod tests {
         let r = resolve(None, "/some/path?q=1", &o, &Providers::default(), price).unwrap();
         assert_eq!(r.upstream_url, "https://llm.example.com/base/some/path?q=1");
         assert_eq!(r.provider, "custom");
+    }
+
+    #[test]
+    fn what_the_proxy_routes() {
+        let p = Providers::default();
+        assert!(is_proxied(Some("oai.example.com"), "/", false, &p));
+        assert!(is_proxied(
+            Some("anthropic.example.com"),
+            "/requests",
+            false,
+            &p
+        ));
+        assert!(is_proxied(Some("gateway.example.com"), "/", false, &p));
+        assert!(is_proxied(Some("localhost:8787"), "/v1/models", false, &p));
+        assert!(is_proxied(Some("localhost:8787"), "/groq/x", false, &p));
+        assert!(is_proxied(Some("localhost:8787"), "/requests", true, &p));
+        assert!(!is_proxied(Some("localhost:8787"), "/requests", false, &p));
+        assert!(!is_proxied(Some("dash.example.com"), "/", false, &p));
+        assert!(!is_proxied(Some("127.0.0.1:8787"), "/", false, &p));
     }
 
     #[test]

@@ -22,5 +22,5 @@ pub mod tee;
 pub mod upstream;
 
 pub use guards::{ModerationSettings, SecuritySettings};
-pub use server::router;
+pub use server::{router, router_with_dashboard, Dashboard};
 pub use state::{AuthMode, GatewayConfig, GatewayState, OnStoreError};

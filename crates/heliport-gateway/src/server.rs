@@ -20,6 +20,28 @@ pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 /// The whole application: `api` (heliport's own REST routes) is matched
 /// before the proxy fallback.
 pub fn router(state: Arc<GatewayState>, api: Router, metrics: MetricsRender) -> Router {
+    router_with_dashboard(state, api, None, metrics)
+}
+
+/// The web dashboard, answered only for what the proxy does not route.
+#[derive(Clone)]
+pub struct Dashboard {
+    /// Its routes.
+    pub router: Router,
+    /// Whether a path is one of its pages.
+    pub owns: fn(&str) -> bool,
+}
+
+/// [`router`] with the dashboard: a request the proxy routes (a routing
+/// Host, `Helicone-Target-URL`, `/v1/*`, a provider prefix) always goes to
+/// the proxy, so no dashboard page ever shadows a proxied path; the rest of
+/// the dashboard's paths are its own.
+pub fn router_with_dashboard(
+    state: Arc<GatewayState>,
+    api: Router,
+    dashboard: Option<Dashboard>,
+    metrics: MetricsRender,
+) -> Router {
     let health = Router::new()
         .route("/healthcheck", get(healthcheck))
         .route("/healthz", get(healthz))
@@ -42,7 +64,9 @@ pub fn router(state: Arc<GatewayState>, api: Router, metrics: MetricsRender) -> 
         .route("/oai/v1/log", log(Endpoint::OpenAi))
         .route("/anthropic/v1/log", log(Endpoint::Anthropic))
         .with_state(state.clone());
-    let proxy_fallback: Router = Router::new().fallback(proxy).with_state(state);
+    let proxy_fallback: Router = Router::new()
+        .fallback(move |s: State<Arc<GatewayState>>, req: Request| proxy(s, dashboard.clone(), req))
+        .with_state(state);
     Router::new()
         .merge(health)
         .merge(metrics_route)
@@ -51,11 +75,44 @@ pub fn router(state: Arc<GatewayState>, api: Router, metrics: MetricsRender) -> 
         .merge(proxy_fallback)
 }
 
-async fn proxy(State(state): State<Arc<GatewayState>>, req: Request) -> Response<Body> {
+async fn proxy(
+    State(state): State<Arc<GatewayState>>,
+    dashboard: Option<Dashboard>,
+    req: Request,
+) -> Response<Body> {
     if heliport_core::namespace::reserved_path(req.uri().path()).is_some() {
         return rest_not_found(req.uri().path());
     }
+    if let Some(d) = dashboard {
+        if (d.owns)(req.uri().path()) && !proxied(&state, &req) {
+            return match tower::ServiceExt::oneshot(d.router, req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            };
+        }
+    }
     crate::pipeline::handle(state, req).await
+}
+
+/// Whether the proxy routes `req` (SPEC §1), by the same rules the
+/// pipeline picks its upstream with.
+fn proxied(state: &GatewayState, req: &Request) -> bool {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().host());
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    heliport_core::provider::is_proxied(
+        host,
+        path,
+        req.headers().contains_key("helicone-target-url"),
+        &state.providers,
+    )
 }
 
 /// A path in heliport's own namespace that no REST route matched: never

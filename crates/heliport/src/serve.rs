@@ -286,17 +286,28 @@ async fn serve(
         cache,
         limiter,
     });
-    let api = heliport_api::router(heliport_api::ApiState {
+    let api_state = heliport_api::ApiState {
         records,
         analytics,
         meta,
         keys,
-    });
+    };
+    let api = heliport_api::router(api_state.clone());
+    let tls = listener_tls(&cfg)?;
+    let dashboard = heliport_gateway::Dashboard {
+        router: heliport_api::dashboard::router(
+            api_state,
+            heliport_api::dashboard::DashboardConfig {
+                secure_cookies: tls.is_some(),
+                ..Default::default()
+            },
+        ),
+        owns: heliport_api::dashboard::owns_path,
+    };
     let render: heliport_gateway::server::MetricsRender = Arc::new(move || prometheus.render());
     let queue = state.recorder.clone();
-    let app = heliport_gateway::router(state, api, render);
+    let app = heliport_gateway::router_with_dashboard(state, api, Some(dashboard), render);
 
-    let tls = listener_tls(&cfg)?;
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;

@@ -55,22 +55,7 @@ async fn refused(
 
 /// Proxies one chat completion through heliport to the mock; returns its id.
 async fn chat(h: &Heliport, content: &str, stream: bool, extra: &[(&str, &str)]) -> String {
-    let auth = format!("Bearer {}", h.key);
-    let mut headers = vec![
-        ("helicone-auth", auth.as_str()),
-        ("authorization", "Bearer sk-provider"),
-        ("content-type", "application/json"),
-    ];
-    headers.extend_from_slice(extra);
-    let (status, resp, body) = send(
-        "POST",
-        &h.url("/v1/chat/completions"),
-        &headers,
-        chat_body(content, stream),
-    )
-    .await;
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    resp["helicone-id"].to_str().unwrap().to_string()
+    proxied_chat(h, &h.key, content, stream, extra).await
 }
 
 fn leaf(fields: Value) -> Value {

@@ -966,3 +966,39 @@ async fn idle_h2_connections_are_closed_and_streams_are_limited() {
         .unwrap_or(0);
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn the_dashboard_session_cookie_is_secure_over_tls() {
+    let mock = heliport_mock::spawn().await.unwrap();
+    let ca = Ca::new("dashboard CA");
+    let dir = temp_dir();
+    let h = tls_heliport(&mock, &dir, &ca.leaf(&[]), &[]);
+    let (mut send, _conn) = h2_connection(&h, &ca.pem()).await;
+    let body = format!("key={}&next=%2F", h.key);
+    let resp = send
+        .send_request(
+            http::Request::post(h.url("/signin"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    for flag in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(flag), "{cookie}");
+    }
+    // The cookie opens the dashboard over the same connection.
+    let pair = cookie.split(';').next().unwrap().to_string();
+    let resp = send
+        .send_request(
+            http::Request::get(h.url("/"))
+                .header("cookie", pair)
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}

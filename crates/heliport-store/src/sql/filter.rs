@@ -55,6 +55,8 @@ impl Target<'_> {
                     Field::RequestBody => "request_body",
                     Field::ResponseBody => "response_body",
                     Field::ParentRequestId => "parent_request_id",
+                    Field::SessionId => "session_id",
+                    Field::Failure => "failure",
                     Field::Property(_) | Field::Score(_) => return None,
                 };
                 Some(match alias {

@@ -135,14 +135,16 @@ impl SqliteStore {
             // and an 8 MiB page cache per connection. Mapped pages count in
             // the process's RSS while they are resident, though the kernel
             // can drop them at any time.
-            .connect_with(
+            // Lazily: the first connection opens with the first read, under
+            // that read's deadline. Opened here, it had to open within the
+            // acquire timeout (the statement timeout), and a short timeout
+            // (a few ms) stopped heliport from starting on a slow machine.
+            .connect_lazy_with(
                 opts.read_only(true)
                     .pragma("cache_size", "-8192")
                     .pragma("mmap_size", "268435456")
                     .pragma("temp_store", "memory"),
-            )
-            .await
-            .map_err(db("opening the read pool"))?;
+            );
         Ok(SqliteStore { read, ..store })
     }
 

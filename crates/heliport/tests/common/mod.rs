@@ -280,6 +280,33 @@ pub async fn stream_breaks(url: &str, headers: &[(&str, &str)], body: String) ->
     }
 }
 
+/// Proxies one chat completion through heliport to the mock with `key`
+/// and the `extra` headers; returns its `helicone-id`.
+pub async fn proxied_chat(
+    h: &Heliport,
+    key: &str,
+    content: &str,
+    stream: bool,
+    extra: &[(&str, &str)],
+) -> String {
+    let auth = format!("Bearer {key}");
+    let mut headers = vec![
+        ("helicone-auth", auth.as_str()),
+        ("authorization", "Bearer sk-provider"),
+        ("content-type", "application/json"),
+    ];
+    headers.extend_from_slice(extra);
+    let (status, resp, body) = send(
+        "POST",
+        &h.url("/v1/chat/completions"),
+        &headers,
+        chat_body(content, stream),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    resp["helicone-id"].to_str().unwrap().to_string()
+}
+
 pub fn chat_body(content: &str, stream: bool) -> String {
     serde_json::json!({
         "model": "gpt-4o",
