@@ -188,8 +188,16 @@ async fn a_hundred_sequential_calls_share_one_connection() {
         let mock = tls_mock(&leaf, h2).await;
         let h = Heliport::start(&mock, &[("HELIPORT_CA_BUNDLE", &bundle)]);
         for i in 0..100 {
-            let (status, _, _) = chat(&h, "/v1/chat/completions", &[], i % 2 == 1).await;
+            let stream = i % 2 == 1;
+            let (status, headers, _) = chat(&h, "/v1/chat/completions", &[], stream).await;
             assert_eq!(status, 200);
+            if stream {
+                // hyper's client hands an HTTP/1.1 connection back to its
+                // pool from a task of its own once the streamed body ended;
+                // the next call could race it on a loaded machine. The record
+                // is written later than that end, so waiting for it orders them.
+                h.record(headers["helicone-id"].to_str().unwrap()).await;
+            }
         }
         assert_eq!(
             mock.connections(),
