@@ -89,6 +89,24 @@ impl Target<'_> {
 
 /// Renders `node` as a boolean SQL expression over `target`.
 pub fn render(node: &FilterNode, target: Target<'_>, out: &mut Sql<'_>) -> Result<(), StoreError> {
+    // Every match of a requests-only filter was created at or after its
+    // top-level start, so its seq is at least the smallest seq of the
+    // requests created since then: property sets are read from there on.
+    let since = match target {
+        Target::Requests { .. } if !node.mentions(&Field::ParentRequestId) => {
+            Some(split_time(node).start).filter(|s| *s != i64::MIN)
+        }
+        _ => None,
+    };
+    render_node(node, target, since, out)
+}
+
+fn render_node(
+    node: &FilterNode,
+    target: Target<'_>,
+    since: Option<i64>,
+    out: &mut Sql<'_>,
+) -> Result<(), StoreError> {
     match node {
         FilterNode::All => {
             out.push("1 = 1");
@@ -102,7 +120,7 @@ pub fn render(node: &FilterNode, target: Target<'_>, out: &mut Sql<'_>) -> Resul
                 if i > 0 {
                     out.push(" AND ");
                 }
-                condition(c, target, out)?;
+                condition(c, target, since, out)?;
             }
             out.push(")");
         }
@@ -113,9 +131,9 @@ pub fn render(node: &FilterNode, target: Target<'_>, out: &mut Sql<'_>) -> Resul
                 " OR "
             };
             out.push("(");
-            render(l, target, out)?;
+            render_node(l, target, since, out)?;
             out.push(joiner);
-            render(r, target, out)?;
+            render_node(r, target, since, out)?;
             out.push(")");
         }
     }
@@ -131,14 +149,26 @@ fn invalid(c: &Condition) -> StoreError {
     ))
 }
 
-fn condition(c: &Condition, target: Target<'_>, out: &mut Sql<'_>) -> Result<(), StoreError> {
+fn condition(
+    c: &Condition,
+    target: Target<'_>,
+    since: Option<i64>,
+    out: &mut Sql<'_>,
+) -> Result<(), StoreError> {
     let kind = c.field.kind();
     if !kind.ops().contains(&c.op) {
         return Err(invalid(c));
     }
     match (&c.field, &c.value, target) {
         (Field::Property(name), FilterValue::Text(v), Target::Requests { org, .. }) => {
-            property(&target.seq(), org, name, c.op, v, out);
+            let p = PropertyCondition {
+                org,
+                name,
+                op: c.op,
+                value: v,
+                since,
+            };
+            property(&target.seq(), &p, out);
             Ok(())
         }
         (Field::Score(name), FilterValue::Number(v), Target::Requests { alias, .. }) => {
@@ -270,8 +300,12 @@ fn text_op(expr: &str, op: Op, value: &str, out: &mut Sql<'_>) {
 /// rows it starts from (`+seq` in SQLite): starting from them costs a table
 /// lookup per match (seconds for a value most requests carry), checking
 /// against them costs a walk of the time index at most.
-fn property(seq: &str, org: &str, name: &str, op: Op, value: &str, out: &mut Sql<'_>) {
-    let (negate, positive) = match op {
+///
+/// With a start time the set holds only seqs from the first request created
+/// since then (found on the time index): a day's matches, not all of
+/// history's. Membership is unchanged for every row the time bound admits.
+fn property(seq: &str, p: &PropertyCondition<'_>, out: &mut Sql<'_>) {
+    let (negate, positive) = match p.op {
         Op::NotEquals => (true, Op::Equals),
         Op::NotContains => (true, Op::Contains),
         other => (false, other),
@@ -280,12 +314,28 @@ fn property(seq: &str, org: &str, name: &str, op: Op, value: &str, out: &mut Sql
     out.push(&seq)
         .push(if negate { " NOT IN " } else { " IN " })
         .push("(SELECT p.seq FROM request_properties p WHERE p.org_id = ")
-        .bind(org)
+        .bind(p.org)
         .push(" AND p.key = ")
-        .bind(name)
+        .bind(p.name)
         .push(" AND ");
-    text_op("p.value", positive, value, out);
+    text_op("p.value", positive, p.value, out);
+    if let Some(since) = p.since {
+        out.push(" AND p.seq >= (SELECT min(q.seq) FROM requests q WHERE q.org_id = ")
+            .bind(p.org)
+            .push(" AND q.parent_request_id IS NULL AND q.created_at >= ")
+            .bind(since)
+            .push(")");
+    }
     out.push(")");
+}
+
+/// One property condition of a filter, with the filter's start time.
+struct PropertyCondition<'a> {
+    org: &'a str,
+    name: &'a str,
+    op: Op,
+    value: &'a str,
+    since: Option<i64>,
 }
 
 /// `ORDER BY` terms for a request page: NULLs last in both directions, then
@@ -564,6 +614,43 @@ mod tests {
                 Bind::Real(0.5),
             ]
         );
+    }
+
+    #[test]
+    fn a_start_time_bounds_property_sets_of_requests_only() {
+        let f = leaf(json!({
+            "request_created_at": {"gte": "2026-01-02T00:00:00Z"},
+            "properties": {"env": {"equals": "prod"}},
+        }));
+        let target = Target::Requests {
+            alias: None,
+            org: "o1",
+        };
+        let (s, p) = both(&f, target);
+        for text in [s.text(), p.text()] {
+            assert!(
+                text.contains("p.seq >= (SELECT min(q.seq) FROM requests q WHERE q.org_id = "),
+                "{text}"
+            );
+        }
+        assert!(s.binds().contains(&Bind::Int(1_767_312_000_000_000)));
+        // Attempts are not in the time index the bound is read from.
+        let attempts = leaf(json!({
+            "request_created_at": {"gte": "2026-01-02T00:00:00Z"},
+            "parent_request_id": {"equals": "x"},
+            "properties": {"env": {"equals": "prod"}},
+        }));
+        let (s, _) = both(&attempts, target);
+        assert!(!s.text().contains("min(q.seq)"), "{}", s.text());
+        // A start under an OR bounds nothing.
+        let or = FilterNode::Or(
+            Box::new(leaf(
+                json!({"request_created_at": {"gte": "2026-01-02T00:00:00Z"}}),
+            )),
+            Box::new(leaf(json!({"properties": {"env": {"equals": "prod"}}}))),
+        );
+        let (s, _) = both(&or, target);
+        assert!(!s.text().contains("min(q.seq)"), "{}", s.text());
     }
 
     #[test]

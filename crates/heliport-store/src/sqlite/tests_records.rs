@@ -486,6 +486,44 @@ async fn query_properties_and_scores() {
 }
 
 #[tokio::test]
+async fn property_sets_start_at_the_filters_start_time() {
+    let pool = fixture().await;
+    let p = &pool;
+    let since = |t: &str, prop: Value| {
+        let mut f = json!({"request_created_at": {"gte": t}});
+        f["properties"] = prop;
+        f
+    };
+    let dev = json!({"env": {"equals": "dev"}});
+    let not_prod = json!({"env": {"not-equals": "prod"}});
+    // r2 (dev, 1-02) and r3 (no env, 1-03) are on or after the start.
+    assert_eq!(
+        ids(p, since("2026-01-02T00:00:00Z", dev.clone())).await,
+        ["r2"]
+    );
+    assert_eq!(
+        ids(p, since("2026-01-02T00:00:00Z", not_prod.clone())).await,
+        ["r2", "r3"]
+    );
+    assert!(ids(p, since("2026-01-03T00:00:00Z", dev.clone()))
+        .await
+        .is_empty());
+    assert_eq!(
+        ids(
+            p,
+            since("2026-01-01T00:00:00Z", json!({"env": {"equals": "prod"}}))
+        )
+        .await,
+        ["r1"]
+    );
+    // No request since then: nothing, for either polarity.
+    assert!(ids(p, since("2027-01-01T00:00:00Z", dev)).await.is_empty());
+    assert!(ids(p, since("2027-01-01T00:00:00Z", not_prod))
+        .await
+        .is_empty());
+}
+
+#[tokio::test]
 async fn query_and_or_trees() {
     let pool = fixture().await;
     let leaf = |f: Value| json!({ "request_response_rmt": f });
