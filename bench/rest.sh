@@ -83,7 +83,8 @@ command -v python3 >/dev/null || die "python3 is needed"
 if [ "$SKIP_BUILD" != 1 ]; then
   if [ "$WRITER" = 1 ]; then
     log "cargo build --profile $PROFILE -p heliport (and the writer benchmark)"
-    cargo build --profile "$PROFILE" -p heliport -p heliport-store --example writer_bench >&2
+    # --example alone would build only the example: --bin heliport as well.
+    cargo build --profile "$PROFILE" -p heliport -p heliport-store --bin heliport --example writer_bench >&2
   else
     log "cargo build --profile $PROFILE -p heliport"
     cargo build --profile "$PROFILE" -p heliport >&2

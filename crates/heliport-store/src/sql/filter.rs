@@ -89,6 +89,18 @@ impl Target<'_> {
 
 /// Renders `node` as a boolean SQL expression over `target`.
 pub fn render(node: &FilterNode, target: Target<'_>, out: &mut Sql<'_>) -> Result<(), StoreError> {
+    render_planned(node, target, &[], out)
+}
+
+/// [`render`], with the property values (`key`, `value`) that are common
+/// enough in the queried range to be looked up row by row (see
+/// [`property`]); every other property condition reads its set of matches.
+pub fn render_planned(
+    node: &FilterNode,
+    target: Target<'_>,
+    per_row: &[(String, String)],
+    out: &mut Sql<'_>,
+) -> Result<(), StoreError> {
     // Every match of a requests-only filter was created at or after its
     // top-level start, so its seq is at least the smallest seq of the
     // requests created since then: property sets are read from there on.
@@ -98,13 +110,22 @@ pub fn render(node: &FilterNode, target: Target<'_>, out: &mut Sql<'_>) -> Resul
         }
         _ => None,
     };
-    render_node(node, target, since, out)
+    let plan = Plan { since, per_row };
+    render_node(node, target, &plan, out)
+}
+
+/// What every property condition of one filter shares.
+struct Plan<'a> {
+    /// The filter's top-level start (µs), for requests-only filters.
+    since: Option<i64>,
+    /// Values looked up row by row rather than read as a set.
+    per_row: &'a [(String, String)],
 }
 
 fn render_node(
     node: &FilterNode,
     target: Target<'_>,
-    since: Option<i64>,
+    plan: &Plan<'_>,
     out: &mut Sql<'_>,
 ) -> Result<(), StoreError> {
     match node {
@@ -120,7 +141,7 @@ fn render_node(
                 if i > 0 {
                     out.push(" AND ");
                 }
-                condition(c, target, since, out)?;
+                condition(c, target, plan, out)?;
             }
             out.push(")");
         }
@@ -131,9 +152,9 @@ fn render_node(
                 " OR "
             };
             out.push("(");
-            render_node(l, target, since, out)?;
+            render_node(l, target, plan, out)?;
             out.push(joiner);
-            render_node(r, target, since, out)?;
+            render_node(r, target, plan, out)?;
             out.push(")");
         }
     }
@@ -152,7 +173,7 @@ fn invalid(c: &Condition) -> StoreError {
 fn condition(
     c: &Condition,
     target: Target<'_>,
-    since: Option<i64>,
+    plan: &Plan<'_>,
     out: &mut Sql<'_>,
 ) -> Result<(), StoreError> {
     let kind = c.field.kind();
@@ -161,12 +182,15 @@ fn condition(
     }
     match (&c.field, &c.value, target) {
         (Field::Property(name), FilterValue::Text(v), Target::Requests { org, .. }) => {
+            let per_row = matches!(c.op, Op::Equals | Op::NotEquals)
+                && plan.per_row.iter().any(|(k, x)| k == name && x == v);
             let p = PropertyCondition {
                 org,
                 name,
                 op: c.op,
                 value: v,
-                since,
+                since: plan.since,
+                per_row,
             };
             property(&target.seq(), &p, out);
             Ok(())
@@ -304,12 +328,34 @@ fn text_op(expr: &str, op: Op, value: &str, out: &mut Sql<'_>) {
 /// With a start time the set holds only seqs from the first request created
 /// since then (found on the time index): a day's matches, not all of
 /// history's. Membership is unchanged for every row the time bound admits.
+///
+/// A value most of the range carries is the exception (`per_row`): a
+/// newest-first page meets a match every few rows, so one lookup of the
+/// (seq, key) primary key per row read costs less than gathering every
+/// match first.
 fn property(seq: &str, p: &PropertyCondition<'_>, out: &mut Sql<'_>) {
     let (negate, positive) = match p.op {
         Op::NotEquals => (true, Op::Equals),
         Op::NotContains => (true, Op::Contains),
         other => (false, other),
     };
+    if p.per_row {
+        // Qualified: inside the subquery a bare `seq` is the property's.
+        let outer = if seq.contains('.') {
+            seq.to_string()
+        } else {
+            format!("requests.{seq}")
+        };
+        out.push(if negate { "NOT EXISTS" } else { "EXISTS" })
+            .push(" (SELECT 1 FROM request_properties p WHERE p.seq = ")
+            .push(&outer)
+            .push(" AND p.key = ")
+            .bind(p.name)
+            .push(" AND ");
+        text_op("p.value", positive, p.value, out);
+        out.push(")");
+        return;
+    }
     let seq = out.dialect().no_index(seq);
     out.push(&seq)
         .push(if negate { " NOT IN " } else { " IN " })
@@ -336,17 +382,20 @@ struct PropertyCondition<'a> {
     op: Op,
     value: &'a str,
     since: Option<i64>,
+    /// Looked up per row by primary key, not read as a set.
+    per_row: bool,
 }
 
 /// `ORDER BY` terms for a request page: NULLs last in both directions, then
-/// `seq` so pages are stable.
+/// `seq` so pages are stable. Every sort column is in the time index
+/// (`requests_org_created_sort`), so a range is sorted from the index alone.
 pub fn order_by(sort: &SortSpec, out: &mut Sql<'_>) {
     let dir = match sort.direction {
         SortDirection::Asc => "ASC",
         SortDirection::Desc => "DESC",
     };
     let col = match sort.field {
-        // NOT NULL, and the bare form walks the (org_id, created_at) index.
+        // NOT NULL, and the bare form walks the time index in order.
         SortField::CreatedAt => {
             out.push("created_at ").push(dir).push(", seq ").push(dir);
             return;
@@ -358,13 +407,10 @@ pub fn order_by(sort: &SortSpec, out: &mut Sql<'_>) {
         SortField::CompletionTokens => "completion_tokens",
         SortField::TimeToFirstToken => "time_to_first_token_ms",
     };
-    out.push("(")
-        .push(col)
-        .push(" IS NULL), ")
-        .push(col)
+    out.push(col)
         .push(" ")
         .push(dir)
-        .push(", seq ")
+        .push(" NULLS LAST, seq ")
         .push(dir);
 }
 
@@ -651,6 +697,29 @@ mod tests {
         );
         let (s, _) = both(&or, target);
         assert!(!s.text().contains("min(q.seq)"), "{}", s.text());
+    }
+
+    #[test]
+    fn common_values_are_looked_up_per_row_by_primary_key() {
+        let f = leaf(json!({
+            "properties": {"env": {"not-equals": "prod"}, "team": {"equals": "a"}},
+        }));
+        let per_row = [("env".to_string(), "prod".to_string())];
+        for (alias, outer) in [(None, "requests.seq"), (Some("r"), "r.seq")] {
+            let target = Target::Requests { alias, org: "o1" };
+            let mut s = Sql::new(&SqliteDialect);
+            render_planned(&f, target, &per_row, &mut s).unwrap();
+            let text = s.text();
+            assert!(
+                text.contains(&format!(
+                    "NOT EXISTS (SELECT 1 FROM request_properties p WHERE p.seq = {outer} \
+                     AND p.key = ? AND p.value = ?)"
+                )),
+                "{text}"
+            );
+            // The other value is still read as a set.
+            assert!(text.contains("seq IN (SELECT p.seq"), "{text}");
+        }
     }
 
     #[test]

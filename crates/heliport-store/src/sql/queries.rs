@@ -5,7 +5,7 @@
 use heliport_core::analytics::{PropertyQuery, SessionQuery, SessionSort, UserQuery, UserSort};
 use heliport_core::filter::{Field, FilterNode, RequestQuery, SortDirection, MAX_LIMIT};
 
-use super::filter::{order_by, render, Target};
+use super::filter::{order_by, render, render_planned, Target};
 use super::{Dialect, Sql};
 use crate::error::StoreError;
 use crate::model::{ExportCursor, ExportOrder};
@@ -112,6 +112,15 @@ fn dir(d: SortDirection) -> &'static str {
     }
 }
 
+/// How one page of requests is read, chosen from the rollups' counts
+/// before the query is built (see heliport-store's `sqlite::records`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PagePlan {
+    /// Property values (`key`, `value`) looked up row by row rather than
+    /// read as a set of matches.
+    pub per_row: Vec<(String, String)>,
+}
+
 /// One page of requests ([`REQUEST_COLUMNS`]).
 ///
 /// The page's `seq`s are chosen first and the rows read after: sorting
@@ -121,6 +130,7 @@ pub fn request_page<'d>(
     d: &'d dyn Dialect,
     org: &str,
     q: &RequestQuery,
+    plan: &PagePlan,
 ) -> Result<Sql<'d>, StoreError> {
     let mut sql = Sql::new(d);
     sql.push("SELECT ")
@@ -131,7 +141,8 @@ pub fn request_page<'d>(
         sql.push(" AND parent_request_id IS NULL");
     }
     sql.push(" AND ");
-    render(&q.filter, Target::Requests { alias: None, org }, &mut sql)?;
+    let target = Target::Requests { alias: None, org };
+    render_planned(&q.filter, target, &plan.per_row, &mut sql)?;
     sql.push(" ORDER BY ");
     order_by(&q.sort, &mut sql);
     limit_offset(&mut sql, q.limit, q.offset)?;
@@ -848,17 +859,17 @@ mod tests {
             "sort": {"cost": "desc"}, "limit": 5, "offset": 10,
         }))
         .unwrap();
-        let s = request_page(&SqliteDialect, "o", &q).unwrap();
-        let p = request_page(&PostgresDialect, "o", &q).unwrap();
-        let tail = " AND parent_request_id IS NULL AND (model = ?) ORDER BY (cost_nano_usd IS NULL), \
-                    cost_nano_usd DESC, seq DESC LIMIT ? OFFSET ?) ORDER BY (cost_nano_usd IS NULL), \
-                    cost_nano_usd DESC, seq DESC";
+        let s = request_page(&SqliteDialect, "o", &q, &PagePlan::default()).unwrap();
+        let p = request_page(&PostgresDialect, "o", &q, &PagePlan::default()).unwrap();
+        let tail = " AND parent_request_id IS NULL AND (model = ?) ORDER BY cost_nano_usd DESC \
+                    NULLS LAST, seq DESC LIMIT ? OFFSET ?) ORDER BY cost_nano_usd DESC NULLS LAST, \
+                    seq DESC";
         assert!(s.text().ends_with(tail), "{}", s.text());
         assert!(
             p.text().ends_with(
-                " AND parent_request_id IS NULL AND (model = $2) ORDER BY (cost_nano_usd IS NULL), \
-                 cost_nano_usd DESC, seq DESC LIMIT $3 OFFSET $4) ORDER BY (cost_nano_usd IS NULL), \
-                 cost_nano_usd DESC, seq DESC"
+                " AND parent_request_id IS NULL AND (model = $2) ORDER BY cost_nano_usd DESC \
+                 NULLS LAST, seq DESC LIMIT $3 OFFSET $4) ORDER BY cost_nano_usd DESC NULLS LAST, \
+                 seq DESC"
             ),
             "{}",
             p.text()

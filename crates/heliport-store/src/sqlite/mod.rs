@@ -37,6 +37,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_attempts_and_cache_savings.sql"),
     include_str!("../../migrations/0003_rollups.sql"),
     include_str!("../../migrations/0004_planner_statistics.sql"),
+    include_str!("../../migrations/0005_sortable_time_index.sql"),
 ];
 
 /// The dialect every SQLite query is built in.

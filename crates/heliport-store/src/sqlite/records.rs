@@ -1,23 +1,24 @@
 //! Request records in SQLite: queries, counts, exports and annotations.
 
-use heliport_core::filter::{FilterNode, RequestQuery};
+use heliport_core::filter::{FilterNode, RequestQuery, SortField};
 use serde_json::{Map, Value};
 use sqlx::Row;
 
 use super::rows::row_to_json;
-use super::{db, int, opt_int, opt_text, query, upsert, SqliteStore, DIALECT};
+use super::{db, int, opt_int, opt_text, query, upsert, Reader, SqliteStore, DIALECT};
 use crate::error::{StoreError, StoreResult};
 use crate::model::{ExportCursor, ExportOrder, ExportPage, ScoreValue};
 use crate::rollup::{bucket_start, RollupInput, Sums, DAY_MICROS, HOUR_MICROS};
-use crate::sql::filter::{nested, rollup_answers, split_time};
-use crate::sql::queries::{self, Grain};
+use crate::sql::filter::{nested, rollup_answers, split_time, Nested};
+use crate::sql::queries::{self, Grain, PagePlan};
 use crate::sql::Sql;
 use crate::{BoxFuture, RecordStore};
 
 impl SqliteStore {
     async fn query_requests_impl(&self, org: &str, q: &RequestQuery) -> StoreResult<Vec<Value>> {
-        let sql = queries::request_page(&DIALECT, org, q)?;
         let mut r = self.reader().await?;
+        let plan = plan_page(&mut r, org, q).await?;
+        let sql = queries::request_page(&DIALECT, org, q, &plan)?;
         let rows = r.all(&sql, "querying requests").await?;
         rows.iter().map(|r| row_to_json(r, q.raw_bodies)).collect()
     }
@@ -32,12 +33,7 @@ impl SqliteStore {
         let mut total: i64 = 0;
         if let Some(property) = one_property_equals(&split.rest) {
             let parts = nested(split.start, split.end);
-            let levels = parts
-                .days
-                .map(|d| (Grain::Day, d))
-                .into_iter()
-                .chain(parts.hours.iter().map(|h| (Grain::Hour, *h)));
-            for (grain, range) in levels {
+            for (grain, range) in levels(&parts) {
                 let sql = queries::property_value_count(&DIALECT, org, property, grain, range);
                 if let Some(row) = r.one(&sql, "counting requests").await? {
                     total += int(&row, 0)?;
@@ -51,12 +47,7 @@ impl SqliteStore {
             }
         } else if rollup_answers(&split.rest) {
             let parts = nested(split.start, split.end);
-            let levels = parts
-                .days
-                .map(|d| (Grain::Day, d))
-                .into_iter()
-                .chain(parts.hours.iter().map(|h| (Grain::Hour, *h)));
-            for (grain, range) in levels {
+            for (grain, range) in levels(&parts) {
                 let sql = queries::rollup_count(&DIALECT, org, grain, range, &split.rest)?;
                 if let Some(row) = r.one(&sql, "counting requests").await? {
                     total += int(&row, 0)?;
@@ -281,6 +272,98 @@ impl SqliteStore {
 }
 
 /// The property and value when `node` is one `properties.<key> equals value`.
+/// The whole days, then the whole hours, of a range read through the
+/// rollup pyramid (its partial hours are read from the records).
+fn levels(parts: &Nested) -> impl Iterator<Item = (Grain, (i64, i64))> + '_ {
+    parts
+        .days
+        .map(|d| (Grain::Day, d))
+        .into_iter()
+        .chain(parts.hours.iter().map(|h| (Grain::Hour, *h)))
+}
+
+/// How many more times a row-by-row property lookup may cost than adding
+/// one match to a set, with margin: both are one B-tree descent, the lookup
+/// reads the row's property as well.
+const PER_ROW_COST: f64 = 4.0;
+
+/// How a page of `q` is read, from counts the rollups give in a few
+/// indexed reads (whole buckets; the partial hours at the range's ends are
+/// left out, which only blurs the estimate).
+///
+/// In time order, reading stops once the page is full. With a share `f` of
+/// the range's `n` requests carrying a property value, a page of `w` rows
+/// (offset included) reads about `w / f` rows, each with a lookup, where
+/// the set costs its `f * n` matches: the value is looked up per row when
+/// `(f * n)^2 > PER_ROW_COST * w * n`. Sorted otherwise, the whole range is
+/// read, and sets always win.
+pub(super) async fn plan_page(
+    r: &mut Reader,
+    org: &str,
+    q: &RequestQuery,
+) -> StoreResult<PagePlan> {
+    let mut plan = PagePlan::default();
+    let mut values = Vec::new();
+    property_values(&q.filter, &mut values);
+    if values.is_empty() || q.sort.field != SortField::CreatedAt {
+        return Ok(plan);
+    }
+    let split = split_time(&q.filter);
+    let in_range = whole_bucket_count(r, org, split.start, split.end).await? as f64;
+    let page = q.offset.saturating_add(q.limit) as f64;
+    let parts = nested(split.start, split.end);
+    for (key, value) in values {
+        let mut matches: i64 = 0;
+        for (grain, range) in levels(&parts) {
+            let sql = queries::property_value_count(&DIALECT, org, (key, value), grain, range);
+            if let Some(row) = r.one(&sql, "planning a request page").await? {
+                matches += int(&row, 0)?;
+            }
+        }
+        let m = matches as f64;
+        if m * m > PER_ROW_COST * page * in_range {
+            plan.per_row.push((key.to_string(), value.to_string()));
+        }
+    }
+    Ok(plan)
+}
+
+/// Requests in the whole hours of `[start, end)`, from the rollups.
+async fn whole_bucket_count(r: &mut Reader, org: &str, start: i64, end: i64) -> StoreResult<i64> {
+    let mut total = 0;
+    for (grain, range) in levels(&nested(start, end)) {
+        let sql = queries::rollup_count(&DIALECT, org, grain, range, &FilterNode::All)?;
+        if let Some(row) = r.one(&sql, "planning a request page").await? {
+            total += int(&row, 0)?;
+        }
+    }
+    Ok(total)
+}
+
+/// Every `(key, value)` a property `equals` or `not-equals` condition of
+/// `node` names, once each.
+fn property_values<'a>(node: &'a FilterNode, out: &mut Vec<(&'a str, &'a str)>) {
+    use heliport_core::filter::{Field, FilterValue, Op};
+    match node {
+        FilterNode::All => {}
+        FilterNode::Leaf(conds) => {
+            for c in conds {
+                if let (Field::Property(k), Op::Equals | Op::NotEquals, FilterValue::Text(v)) =
+                    (&c.field, c.op, &c.value)
+                {
+                    if !out.contains(&(k.as_str(), v.as_str())) {
+                        out.push((k, v));
+                    }
+                }
+            }
+        }
+        FilterNode::And(a, b) | FilterNode::Or(a, b) => {
+            property_values(a, out);
+            property_values(b, out);
+        }
+    }
+}
+
 fn one_property_equals(node: &FilterNode) -> Option<(&str, &str)> {
     use heliport_core::filter::{Field, FilterValue, Op};
     match node {

@@ -523,6 +523,88 @@ async fn property_sets_start_at_the_filters_start_time() {
         .is_empty());
 }
 
+/// A value most requests carry is looked up row by row on a time-ordered
+/// page, a rare one is read as a set: both give the same rows as the
+/// definition, page after page, for either polarity.
+#[tokio::test]
+async fn common_property_values_are_looked_up_per_row() {
+    let p = pool().await;
+    let mut expect_prod = Vec::new();
+    let mut expect_not_prod = Vec::new();
+    for i in 0..40u32 {
+        // Three in four carry env=prod, one in ten team=rare, some neither.
+        let id: &'static str = Box::leak(format!("r{i:02}").into_boxed_str());
+        let mut props = Vec::new();
+        if i % 4 != 0 {
+            props.push(("env", "prod"));
+            expect_prod.push(id.to_string());
+        } else {
+            if i % 8 == 0 {
+                props.push(("env", "dev"));
+            }
+            expect_not_prod.push(id.to_string());
+        }
+        if i % 10 == 3 {
+            props.push(("team", "rare"));
+        }
+        let rec = Rec {
+            request_id: id,
+            created_at: micros("2026-01-01T00:00:00Z") + i64::from(i) * 3_600_000_000,
+            props,
+            ..Rec::default()
+        };
+        insert(&p, &rec).await;
+    }
+    roll_up(&p).await;
+    let query = |prop: Value, offset: u64| {
+        parse_query(&json!({
+            "filter": {"request_response_rmt": {"properties": prop}},
+            "sort": {"created_at": "asc"}, "limit": 1, "offset": offset,
+        }))
+        .unwrap()
+    };
+    let prod = json!({"env": {"equals": "prod"}});
+    let not_prod = json!({"env": {"not-equals": "prod"}});
+    let rare = json!({"team": {"equals": "rare"}});
+    let mut r = p.reader().await.unwrap();
+    let plan = super::records::plan_page(&mut r, "o1", &query(prod.clone(), 0))
+        .await
+        .unwrap();
+    assert_eq!(plan.per_row, [("env".to_string(), "prod".to_string())]);
+    let plan = super::records::plan_page(&mut r, "o1", &query(rare.clone(), 0))
+        .await
+        .unwrap();
+    assert!(plan.per_row.is_empty(), "{plan:?}");
+    // Sorted by anything but time, the whole range is read: sets.
+    let mut by_cost = query(prod.clone(), 0);
+    by_cost.sort.field = heliport_core::filter::SortField::Cost;
+    let plan = super::records::plan_page(&mut r, "o1", &by_cost)
+        .await
+        .unwrap();
+    assert!(plan.per_row.is_empty(), "{plan:?}");
+    drop(r);
+    for (prop, expect) in [
+        (prod, expect_prod),
+        (not_prod, expect_not_prod),
+        (
+            rare,
+            vec!["r03".into(), "r13".into(), "r23".into(), "r33".into()],
+        ),
+    ] {
+        let mut got = Vec::new();
+        for offset in 0..45 {
+            let rows = RecordStore::query_requests(&*p, "o1", &query(prop.clone(), offset))
+                .await
+                .unwrap();
+            got.extend(
+                rows.iter()
+                    .map(|r| r["request_id"].as_str().unwrap().to_string()),
+            );
+        }
+        assert_eq!(got, expect, "{prop}");
+    }
+}
+
 #[tokio::test]
 async fn query_and_or_trees() {
     let pool = fixture().await;
@@ -624,6 +706,90 @@ async fn query_sort_limit_offset() {
         ..RequestQuery::default()
     };
     assert!(RecordStore::query_requests(&**p, "o1", &bad).await.is_err());
+}
+
+/// Pages by cost: NULLs last both ways, ties in the sort's direction of
+/// insertion, and read from the time index alone (it carries every sort
+/// column).
+#[tokio::test]
+async fn cost_pages_are_sorted_from_the_time_index() {
+    use crate::sql::queries::{request_page, PagePlan};
+    let p = pool().await;
+    for i in 0..30i64 {
+        let id: &'static str = Box::leak(format!("c{i:02}").into_boxed_str());
+        let rec = Rec {
+            request_id: id,
+            created_at: micros("2026-01-01T00:00:00Z") + i * 60_000_000,
+            // Ties every tenth, unpriced every seventh.
+            cost: (i % 7 != 3).then_some((i % 10) * 1_000),
+            ..Rec::default()
+        };
+        insert(&p, &rec).await;
+    }
+    roll_up(&p).await;
+    for dir in ["asc", "desc"] {
+        let all = parse_query(&json!({"sort": {"cost": dir}, "limit": 100})).unwrap();
+        let every = RecordStore::query_requests(&*p, "o1", &all).await.unwrap();
+        let rows: Vec<(Option<f64>, &str)> = every
+            .iter()
+            .map(|r| (r["cost"].as_f64(), r["request_id"].as_str().unwrap()))
+            .collect();
+        let mut want = rows.clone();
+        want.sort_by(|a, b| match (a.0, b.0) {
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (Some(x), Some(y)) if dir == "asc" => x.total_cmp(&y).then(a.1.cmp(b.1)),
+            (Some(x), Some(y)) => y.total_cmp(&x).then(b.1.cmp(a.1)),
+        });
+        assert_eq!(rows.len(), 30);
+        // NULL ties keep the direction's insertion order too.
+        let nulls: Vec<&str> = rows.iter().filter(|r| r.0.is_none()).map(|r| r.1).collect();
+        let mut sorted_nulls = nulls.clone();
+        sorted_nulls.sort_unstable();
+        if dir == "desc" {
+            sorted_nulls.reverse();
+        }
+        assert_eq!(nulls, sorted_nulls, "{dir}");
+        let priced = rows.iter().take_while(|r| r.0.is_some()).count();
+        assert_eq!(rows[..priced], want[..priced], "{dir}");
+        assert_eq!(priced + nulls.len(), 30, "NULLs last ({dir})");
+        // A page is the same slice.
+        let page = parse_query(&json!({"sort": {"cost": dir}, "limit": 7, "offset": 4})).unwrap();
+        let got = RecordStore::query_requests(&*p, "o1", &page).await.unwrap();
+        let ids: Vec<&str> = got
+            .iter()
+            .map(|r| r["request_id"].as_str().unwrap())
+            .collect();
+        let slice: Vec<&str> = rows[4..11].iter().map(|r| r.1).collect();
+        assert_eq!(ids, slice, "{dir}");
+    }
+    let q = parse_query(&json!({"sort": {"cost": "desc"}, "limit": 7})).unwrap();
+    let sql = request_page(&super::DIALECT, "o1", &q, &PagePlan::default()).unwrap();
+    let explain = format!("EXPLAIN QUERY PLAN {}", sql.text());
+    let mut query = sqlx::query(&explain);
+    for b in sql.binds() {
+        query = match b {
+            crate::sql::Bind::Null => query.bind(None::<i64>),
+            crate::sql::Bind::Int(i) => query.bind(*i),
+            crate::sql::Bind::Real(f) => query.bind(*f),
+            crate::sql::Bind::Text(t) => query.bind(t.as_str()),
+        };
+    }
+    let plan: Vec<String> = query
+        .fetch_all(p.store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| sqlx::Row::get::<String, _>(row, 3))
+        .collect();
+    // SQLite defers the row lookup and never makes it: the index holds
+    // every column the inner query reads (bench/dashboard.sh measures it).
+    assert!(
+        plan.iter()
+            .any(|l| l.contains("USING INDEX requests_org_created_sort")),
+        "{plan:?}"
+    );
 }
 
 #[tokio::test]
