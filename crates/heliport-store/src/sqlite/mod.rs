@@ -131,11 +131,12 @@ impl SqliteStore {
             .acquire_timeout(options.statement_timeout.max(Duration::from_millis(1)))
             .idle_timeout(Some(Duration::from_secs(600)))
             .max_lifetime(Some(Duration::from_secs(3600)))
-            // Reads scan more pages than the writer: the first 256 MiB of
-            // the file mapped (pages shared with the OS cache, not copied)
-            // and an 8 MiB page cache per connection. Mapped pages count in
-            // the process's RSS while they are resident, though the kernel
-            // can drop them at any time.
+            // Reads scan more pages than the writer: an 8 MiB page cache
+            // per connection, over the OS cache. No memory map: mapped
+            // pages count in the process's RSS once per connection while
+            // resident (1.1 GiB peak with 256 MiB maps at a million
+            // records), and bench/dashboard.sh measured no page faster
+            // with them.
             // Lazily: the first connection opens with the first read, under
             // that read's deadline. Opened here, it had to open within the
             // acquire timeout (the statement timeout), and a short timeout
@@ -143,7 +144,7 @@ impl SqliteStore {
             .connect_lazy_with(
                 opts.read_only(true)
                     .pragma("cache_size", "-8192")
-                    .pragma("mmap_size", "268435456")
+                    .pragma("mmap_size", "0")
                     .pragma("temp_store", "memory"),
             );
         Ok(SqliteStore { read, ..store })
