@@ -4,15 +4,24 @@ use std::time::Duration;
 
 /// glibc gives threads that allocate at the same time arenas of their own and
 /// seldom hands their freed memory back: under load heliport's request workers,
-/// record writer and SQLite threads held 90 MiB where 30 MiB were in use. Two
-/// arenas keep memory flat, and measured no slower.
+/// record writer and SQLite threads held 90 MiB where 30 MiB were in use with
+/// glibc's default (eight arenas a core). Too few arenas cost CPU instead: with
+/// two, the two runtime workers of a 2-core machine shared one arena in about
+/// half the starts and queued on its lock (1.5 futex calls a request against
+/// 0.4), and a proxied request cost 71-96 µs of CPU depending on the start.
+/// One arena per runtime worker, one for the main thread and one shared by the
+/// writer and SQLite threads measured 67-76 µs in every start, RSS after load
+/// 40-42 MiB (bench/PROFILE.md, section 6).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[expect(unsafe_code, reason = "mallopt is the only way to tune glibc's arenas")]
 pub fn limit_malloc_arenas() {
+    // The runtime starts one worker per available core.
+    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let arenas = i32::try_from(workers.saturating_add(2)).unwrap_or(i32::MAX);
     // SAFETY: mallopt only tunes the allocator; it runs first thing in main,
     // before any other thread exists.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
     }
 }
 
