@@ -192,7 +192,7 @@ fn condition(
                 since: plan.since,
                 per_row,
             };
-            property(&target.seq(), &p, out);
+            property(target, &p, out);
             Ok(())
         }
         (Field::Score(name), FilterValue::Number(v), Target::Requests { alias, .. }) => {
@@ -333,7 +333,7 @@ fn text_op(expr: &str, op: Op, value: &str, out: &mut Sql<'_>) {
 /// newest-first page meets a match every few rows, so one lookup of the
 /// (seq, key) primary key per row read costs less than gathering every
 /// match first.
-fn property(seq: &str, p: &PropertyCondition<'_>, out: &mut Sql<'_>) {
+fn property(target: Target<'_>, p: &PropertyCondition<'_>, out: &mut Sql<'_>) {
     let (negate, positive) = match p.op {
         Op::NotEquals => (true, Op::Equals),
         Op::NotContains => (true, Op::Contains),
@@ -341,10 +341,9 @@ fn property(seq: &str, p: &PropertyCondition<'_>, out: &mut Sql<'_>) {
     };
     if p.per_row {
         // Qualified: inside the subquery a bare `seq` is the property's.
-        let outer = if seq.contains('.') {
-            seq.to_string()
-        } else {
-            format!("requests.{seq}")
+        let outer = match target {
+            Target::Requests { alias: None, .. } => "requests.seq".to_string(),
+            _ => target.seq(),
         };
         out.push(if negate { "NOT EXISTS" } else { "EXISTS" })
             .push(" (SELECT 1 FROM request_properties p WHERE p.seq = ")
@@ -356,7 +355,7 @@ fn property(seq: &str, p: &PropertyCondition<'_>, out: &mut Sql<'_>) {
         out.push(")");
         return;
     }
-    let seq = out.dialect().no_index(seq);
+    let seq = out.dialect().no_index(&target.seq());
     out.push(&seq)
         .push(if negate { " NOT IN " } else { " IN " })
         .push("(SELECT p.seq FROM request_properties p WHERE p.org_id = ")

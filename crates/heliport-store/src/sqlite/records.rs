@@ -35,35 +35,25 @@ impl SqliteStore {
             let parts = nested(split.start, split.end);
             for (grain, range) in levels(&parts) {
                 let sql = queries::property_value_count(&DIALECT, org, property, grain, range);
-                if let Some(row) = r.one(&sql, "counting requests").await? {
-                    total += int(&row, 0)?;
-                }
+                total += one_int(&mut r, &sql, "counting requests").await?;
             }
             for (start, end) in parts.raw {
                 let sql = queries::request_count(&DIALECT, org, &split.rest, start, end)?;
-                if let Some(row) = r.one(&sql, "counting requests").await? {
-                    total += int(&row, 0)?;
-                }
+                total += one_int(&mut r, &sql, "counting requests").await?;
             }
         } else if rollup_answers(&split.rest) {
             let parts = nested(split.start, split.end);
             for (grain, range) in levels(&parts) {
                 let sql = queries::rollup_count(&DIALECT, org, grain, range, &split.rest)?;
-                if let Some(row) = r.one(&sql, "counting requests").await? {
-                    total += int(&row, 0)?;
-                }
+                total += one_int(&mut r, &sql, "counting requests").await?;
             }
             for (start, end) in parts.raw {
                 let sql = queries::request_count(&DIALECT, org, &split.rest, start, end)?;
-                if let Some(row) = r.one(&sql, "counting requests").await? {
-                    total += int(&row, 0)?;
-                }
+                total += one_int(&mut r, &sql, "counting requests").await?;
             }
         } else {
             let sql = queries::request_count(&DIALECT, org, filter, i64::MIN, i64::MAX)?;
-            if let Some(row) = r.one(&sql, "counting requests").await? {
-                total = int(&row, 0)?;
-            }
+            total = one_int(&mut r, &sql, "counting requests").await?;
         }
         u64::try_from(total).map_err(|_| StoreError::Corrupt(format!("negative count {total}")))
     }
@@ -271,7 +261,14 @@ impl SqliteStore {
     }
 }
 
-/// The property and value when `node` is one `properties.<key> equals value`.
+/// The one integer `sql` answers (0 when it answers no row).
+async fn one_int(r: &mut Reader, sql: &Sql<'_>, context: &'static str) -> StoreResult<i64> {
+    match r.one(sql, context).await? {
+        Some(row) => int(&row, 0),
+        None => Ok(0),
+    }
+}
+
 /// The whole days, then the whole hours, of a range read through the
 /// rollup pyramid (its partial hours are read from the records).
 fn levels(parts: &Nested) -> impl Iterator<Item = (Grain, (i64, i64))> + '_ {
@@ -309,16 +306,14 @@ pub(super) async fn plan_page(
         return Ok(plan);
     }
     let split = split_time(&q.filter);
-    let in_range = whole_bucket_count(r, org, split.start, split.end).await? as f64;
-    let page = q.offset.saturating_add(q.limit) as f64;
     let parts = nested(split.start, split.end);
+    let in_range = whole_bucket_count(r, org, &parts).await? as f64;
+    let page = q.offset.saturating_add(q.limit) as f64;
     for (key, value) in values {
         let mut matches: i64 = 0;
         for (grain, range) in levels(&parts) {
             let sql = queries::property_value_count(&DIALECT, org, (key, value), grain, range);
-            if let Some(row) = r.one(&sql, "planning a request page").await? {
-                matches += int(&row, 0)?;
-            }
+            matches += one_int(r, &sql, "planning a request page").await?;
         }
         let m = matches as f64;
         if m * m > PER_ROW_COST * page * in_range {
@@ -328,14 +323,12 @@ pub(super) async fn plan_page(
     Ok(plan)
 }
 
-/// Requests in the whole hours of `[start, end)`, from the rollups.
-async fn whole_bucket_count(r: &mut Reader, org: &str, start: i64, end: i64) -> StoreResult<i64> {
+/// Requests in the whole days and hours of `parts`, from the rollups.
+async fn whole_bucket_count(r: &mut Reader, org: &str, parts: &Nested) -> StoreResult<i64> {
     let mut total = 0;
-    for (grain, range) in levels(&nested(start, end)) {
+    for (grain, range) in levels(parts) {
         let sql = queries::rollup_count(&DIALECT, org, grain, range, &FilterNode::All)?;
-        if let Some(row) = r.one(&sql, "planning a request page").await? {
-            total += int(&row, 0)?;
-        }
+        total += one_int(r, &sql, "planning a request page").await?;
     }
     Ok(total)
 }
@@ -364,6 +357,7 @@ fn property_values<'a>(node: &'a FilterNode, out: &mut Vec<(&'a str, &'a str)>) 
     }
 }
 
+/// The property and value when `node` is one `properties.<key> equals value`.
 fn one_property_equals(node: &FilterNode) -> Option<(&str, &str)> {
     use heliport_core::filter::{Field, FilterValue, Op};
     match node {
