@@ -9,7 +9,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use crate::error::StoreError;
-use crate::keys::{hash_key, hash_key_helicone, KeyInfo, Permissions};
+use crate::keys::{digest_key, digest_key_helicone, KeyInfo, Permissions};
 use crate::MetaStore;
 
 /// What a valid key grants.
@@ -23,9 +23,13 @@ pub struct KeyGrant {
     pub permissions: Permissions,
 }
 
+/// A key's SHA-256 digest: the cache compares digests, not their hex, so a
+/// lookup on every request allocates nothing.
+type Digest = [u8; 32];
+
 #[derive(Debug)]
 struct Snapshot {
-    by_hash: HashMap<String, KeyGrant>,
+    by_hash: HashMap<Digest, KeyGrant>,
 }
 
 /// Keys by hash, refreshed from the store.
@@ -35,7 +39,7 @@ pub struct KeyCache {
     miss_lookups: tokio::sync::Semaphore,
     /// Hashes recently looked up and not found, so one client retrying a bad
     /// key costs one query a second, not one per request.
-    unknown: std::sync::Mutex<HashMap<String, std::time::Instant>>,
+    unknown: std::sync::Mutex<HashMap<Digest, std::time::Instant>>,
 }
 
 impl std::fmt::Debug for KeyCache {
@@ -61,21 +65,9 @@ impl KeyCache {
         })
     }
 
-    async fn fetch(store: &Arc<dyn MetaStore>) -> Result<HashMap<String, KeyGrant>, StoreError> {
+    async fn fetch(store: &Arc<dyn MetaStore>) -> Result<HashMap<Digest, KeyGrant>, StoreError> {
         let keys: Vec<KeyInfo> = store.active_keys().await?;
-        Ok(keys
-            .into_iter()
-            .map(|k| {
-                (
-                    k.key_hash,
-                    KeyGrant {
-                        key_id: k.id,
-                        org_id: k.org_id,
-                        permissions: k.permissions,
-                    },
-                )
-            })
-            .collect())
+        Ok(keys.into_iter().filter_map(entry).collect())
     }
 
     /// Reload every key (revocations take effect here).
@@ -93,8 +85,8 @@ impl KeyCache {
     fn lookup(&self, key: &str) -> Option<KeyGrant> {
         let s = self.snapshot.read().ok()?;
         s.by_hash
-            .get(&hash_key(key))
-            .or_else(|| s.by_hash.get(&hash_key_helicone(key)))
+            .get(&digest_key(key))
+            .or_else(|| s.by_hash.get(&digest_key_helicone(key)))
             .cloned()
     }
 
@@ -111,15 +103,16 @@ impl KeyCache {
         if let Some(g) = self.lookup(key) {
             return Some(g);
         }
-        let hashes = [hash_key(key), hash_key_helicone(key)];
-        if self.recently_unknown(&hashes[0]) {
+        let digest = digest_key(key);
+        if self.recently_unknown(&digest) {
             return None;
         }
+        let hashes = [hex::encode(digest), hex::encode(digest_key_helicone(key))];
         let _permit = self.miss_lookups.acquire().await.ok()?;
         let found = match self.store.active_key_by_hash(&hashes).await {
             Ok(Some(found)) => found,
             Ok(None) => {
-                self.remember_unknown(&hashes[0]);
+                self.remember_unknown(digest);
                 return None;
             }
             Err(e) => {
@@ -132,13 +125,13 @@ impl KeyCache {
             org_id: found.org_id,
             permissions: found.permissions,
         };
-        if let Ok(mut s) = self.snapshot.write() {
-            s.by_hash.insert(found.key_hash, grant.clone());
+        if let (Ok(mut s), Some(d)) = (self.snapshot.write(), parse_digest(&found.key_hash)) {
+            s.by_hash.insert(d, grant.clone());
         }
         Some(grant)
     }
 
-    fn recently_unknown(&self, hash: &str) -> bool {
+    fn recently_unknown(&self, hash: &Digest) -> bool {
         self.unknown
             .lock()
             .ok()
@@ -146,12 +139,12 @@ impl KeyCache {
             .unwrap_or(false)
     }
 
-    fn remember_unknown(&self, hash: &str) {
+    fn remember_unknown(&self, hash: Digest) {
         if let Ok(mut m) = self.unknown.lock() {
             if m.len() >= UNKNOWN_MAX {
                 m.clear();
             }
-            m.insert(hash.to_string(), std::time::Instant::now());
+            m.insert(hash, std::time::Instant::now());
         }
     }
 
@@ -175,6 +168,26 @@ impl KeyCache {
     }
 }
 
+/// A stored key's cache entry. A stored hash that is not a SHA-256 digest in
+/// hex can match no key, so it is left out.
+fn entry(k: KeyInfo) -> Option<(Digest, KeyGrant)> {
+    let digest = parse_digest(&k.key_hash)?;
+    Some((
+        digest,
+        KeyGrant {
+            key_id: k.id,
+            org_id: k.org_id,
+            permissions: k.permissions,
+        },
+    ))
+}
+
+fn parse_digest(hex_hash: &str) -> Option<Digest> {
+    let mut d = [0u8; 32];
+    hex::decode_to_slice(hex_hash, &mut d).ok()?;
+    Some(d)
+}
+
 /// The key in `Bearer <key>` (case-insensitive scheme).
 pub fn bearer(value: &str) -> Option<&str> {
     let v = value.trim();
@@ -189,6 +202,7 @@ pub fn bearer(value: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::hash_key_helicone;
 
     #[test]
     fn bearer_parsing() {

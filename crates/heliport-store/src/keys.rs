@@ -89,16 +89,26 @@ pub struct KeyInfo {
 
 /// SHA-256 of a key, hex; how heliport stores keys.
 pub fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    hex::encode(digest_key(key))
 }
 
 /// SHA-256 of `Bearer <key>`, the form Helicone stored its keys' hashes in, so imported
 /// Helicone hashes still match.
 pub fn hash_key_helicone(key: &str) -> String {
+    hex::encode(digest_key_helicone(key))
+}
+
+/// The SHA-256 digest behind [`hash_key`], for lookups that need no hex.
+pub fn digest_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// The SHA-256 digest behind [`hash_key_helicone`].
+pub fn digest_key_helicone(key: &str) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"Bearer ");
     h.update(key.as_bytes());
-    hex::encode(h.finalize())
+    h.finalize().into()
 }
 
 /// Every key heliport generates starts with this.
