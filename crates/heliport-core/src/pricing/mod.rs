@@ -37,6 +37,7 @@ mod model;
 mod tests;
 mod units;
 
+use std::collections::HashMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -91,10 +92,37 @@ pub enum PriceError {
 }
 
 /// A compiled price table: regexes are compiled once, at load.
-#[derive(Clone)]
 pub struct PriceTable {
     providers: Vec<Provider>,
+    /// Which entry each (provider, model) asked about matched.
+    memo: std::sync::Mutex<MatchMemo>,
 }
+
+impl Clone for PriceTable {
+    fn clone(&self) -> Self {
+        PriceTable::with_providers(self.providers.clone())
+    }
+}
+
+/// Matching walks a provider's patterns in order (hundreds for OpenAI) on
+/// every priced record, and records ask about the same few models: the answer
+/// is remembered, by position, up to a byte budget of model names.
+#[derive(Default)]
+struct MatchMemo {
+    /// Per provider index: lowercased model reference -> where it matched.
+    entries: Vec<HashMap<Box<str>, Option<EntryAt>>>,
+    bytes: usize,
+}
+
+/// Where a model's entry sits: its provider's index, and its index among
+/// that provider's overrides then models.
+type EntryAt = (usize, usize);
+
+/// Bytes the memo holds before it starts over: names come from answers, so a
+/// stream of distinct ones must not grow it without bound.
+const MEMO_MAX_BYTES: usize = 256 << 10;
+/// What one remembered name costs beside its bytes (map slot, box, answer).
+const MEMO_ENTRY_BYTES: usize = 64;
 
 impl fmt::Debug for PriceTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -184,9 +212,21 @@ impl PriceTable {
 
     /// Parse a table in the same JSON format (a user's newer or overriding file).
     pub fn from_json(json: &str) -> Result<PriceTable, PriceError> {
-        Ok(PriceTable {
-            providers: load::parse_table(json)?,
-        })
+        Ok(PriceTable::with_providers(load::parse_table(json)?))
+    }
+
+    fn with_providers(providers: Vec<Provider>) -> PriceTable {
+        PriceTable {
+            providers,
+            memo: std::sync::Mutex::new(MatchMemo::default()),
+        }
+    }
+
+    /// A change to the entries makes every remembered match stale.
+    fn forget_matches(&mut self) {
+        if let Ok(m) = self.memo.get_mut() {
+            *m = MatchMemo::default();
+        }
     }
 
     /// Overlay `other`: a provider with the same id gets other's models
@@ -194,6 +234,7 @@ impl PriceTable {
     /// `provider_match` and `fallback_model_providers` if given; new
     /// providers are appended.
     pub fn merge(&mut self, other: PriceTable) {
+        self.forget_matches();
         for theirs in other.providers {
             match self.providers.iter_mut().find(|p| p.id == theirs.id) {
                 Some(ours) => {
@@ -222,6 +263,7 @@ impl PriceTable {
     /// wins over everything for that provider, including files merged later
     /// and overrides added earlier.
     pub fn add_override(&mut self, o: &ModelPriceOverride) -> Result<(), PriceError> {
+        self.forget_matches();
         let model_ref = o.model.trim().to_lowercase();
         let location = format!("price override {} / {}", o.provider.trim(), o.model.trim());
         if model_ref.is_empty() || o.provider.trim().is_empty() {
@@ -300,9 +342,10 @@ impl PriceTable {
     /// Cost of one request. None when the provider or model is unknown, or
     /// the model is priced only in units heliport does not measure.
     pub fn cost(&self, q: &CostQuery<'_>) -> Option<Cost> {
-        let provider = self.providers.get(self.provider_index(q.provider_id)?)?;
+        let index = self.provider_index(q.provider_id)?;
+        let provider = self.providers.get(index)?;
         let model_ref = lowercase(q.model);
-        let (source, model) = self.find_model(provider, &model_ref)?;
+        let (source, model) = self.find_model_remembered(index, &model_ref)?;
         let base = model.active_prices(&q.at)?;
         // A reseller's own tiers are not the original provider's.
         let tier = if std::ptr::eq(source, provider) {
@@ -381,6 +424,63 @@ impl PriceTable {
             let dashed = expand_compact_dates(model_ref)?;
             self.match_model(provider, &dashed)
         })
+    }
+
+    /// [`Self::find_model`] for the provider at `index`, through the memo.
+    fn find_model_remembered(&self, index: usize, model_ref: &str) -> Option<(&Provider, &Model)> {
+        let remembered = self.memo.lock().ok().and_then(|m| {
+            m.entries
+                .get(index)
+                .and_then(|by_model| by_model.get(model_ref).copied())
+        });
+        let found = match remembered {
+            Some(found) => found,
+            None => {
+                let found = self
+                    .find_model(self.providers.get(index)?, model_ref)
+                    .and_then(|(source, model)| self.position_of(source, model));
+                self.remember(index, model_ref, found);
+                found
+            }
+        };
+        let (source, entry) = found?;
+        let p = self.providers.get(source)?;
+        let model = match entry.checked_sub(p.overrides.len()) {
+            None => p.overrides.get(entry),
+            Some(i) => p.models.get(i),
+        }?;
+        Some((p, model))
+    }
+
+    /// Where `model` sits: its provider's index and its index among that
+    /// provider's overrides then models.
+    fn position_of(&self, source: &Provider, model: &Model) -> Option<EntryAt> {
+        let pi = self
+            .providers
+            .iter()
+            .position(|p| std::ptr::eq(p, source))?;
+        let mi = source
+            .overrides
+            .iter()
+            .chain(source.models.iter())
+            .position(|m| std::ptr::eq(m, model))?;
+        Some((pi, mi))
+    }
+
+    fn remember(&self, index: usize, model_ref: &str, found: Option<EntryAt>) {
+        let Ok(mut m) = self.memo.lock() else { return };
+        let cost = model_ref.len() + MEMO_ENTRY_BYTES;
+        if m.bytes + cost > MEMO_MAX_BYTES {
+            *m = MatchMemo::default();
+        }
+        if m.entries.len() <= index {
+            m.entries.resize_with(index + 1, HashMap::new);
+        }
+        if let Some(by_model) = m.entries.get_mut(index) {
+            if by_model.insert(model_ref.into(), found).is_none() {
+                m.bytes += cost;
+            }
+        }
     }
 
     fn match_model<'a>(

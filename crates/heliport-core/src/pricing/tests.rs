@@ -814,3 +814,44 @@ fn unknown_price_keys_are_shown_but_not_charged() {
     let d = t.describe("m", Some("p"), at(NOW));
     assert!(d[0].prices.iter().any(|l| l.field == "hologram_mtok"));
 }
+
+#[test]
+fn a_remembered_match_gives_way_to_a_later_override() {
+    let mut t = PriceTable::builtin().unwrap();
+    let u = usage(1000, 100, 0, 0);
+    let first = cost_at(&t, "openai", "gpt-4o-2024-08-06", &u, NOW, None).unwrap();
+    // Asked again, the remembered entry prices it the same.
+    assert_eq!(
+        cost_at(&t, "openai", "gpt-4o-2024-08-06", &u, NOW, None),
+        Some(first.clone())
+    );
+    let o = ModelPriceOverride {
+        provider: "openai".into(),
+        model: "gpt-4o-2024-08-06".into(),
+        input_mtok: "1".into(),
+        output_mtok: "1".into(),
+        cache_read_mtok: None,
+        cache_write_mtok: None,
+    };
+    t.add_override(&o).unwrap();
+    let overridden = cost_at(&t, "openai", "gpt-4o-2024-08-06", &u, NOW, None).unwrap();
+    assert_eq!(overridden.nano_usd, 1_100_000);
+    assert_ne!(overridden.nano_usd, first.nano_usd);
+    // Unknown models are remembered as unknown, and still unknown.
+    assert_eq!(nano("openai", "no-such-model-xyz", &u), None);
+    assert_eq!(nano("openai", "no-such-model-xyz", &u), None);
+}
+
+#[test]
+fn the_match_memo_keeps_to_its_byte_budget() {
+    let t = PriceTable::builtin().unwrap();
+    let u = usage(10, 10, 0, 0);
+    for i in 0..20_000 {
+        let _ = cost_at(&t, "openai", &format!("made-up-model-{i}"), &u, NOW, None);
+    }
+    let memo = t.memo.lock().unwrap();
+    assert!(memo.bytes <= MEMO_MAX_BYTES, "{} bytes", memo.bytes);
+    // Priced models still price after the memo started over.
+    drop(memo);
+    assert!(cost_at(&t, "openai", "gpt-4o", &u, NOW, None).is_some());
+}
