@@ -412,16 +412,16 @@ impl<'a> RollupInput<'a> {
 }
 
 /// Key of `rollup_hourly` (and `rollup_daily`, with the day's start).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct HourKey {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HourKey<'a> {
     /// Organization.
-    pub org_id: String,
+    pub org_id: &'a str,
     /// Start of the hour (or day), µs.
     pub hour: i64,
     /// Model, `""` when unknown.
-    pub model: String,
+    pub model: &'a str,
     /// Provider.
-    pub provider: String,
+    pub provider: &'a str,
     /// HTTP status, 0 when none.
     pub status: i64,
     /// Served from the cache.
@@ -465,67 +465,64 @@ impl SpanAgg {
 
 /// A session's measures, span and latest name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SessionAgg {
+pub struct SessionAgg<'a> {
     /// Measures and span.
     pub span: SpanAgg,
     /// The name given by the latest request that named the session, with that request's time.
-    pub name: Option<(i64, String)>,
+    pub name: Option<(i64, &'a str)>,
 }
 
-/// Rollup deltas of one batch of records, keyed as the tables are.
+/// Rollup deltas of one batch of records, keyed as the tables are. The keys
+/// borrow the batch's records: adding a record allocates only for a key the
+/// batch has not seen.
 #[derive(Debug, Default)]
-pub struct RollupBatch {
+pub struct RollupBatch<'a> {
     /// `rollup_hourly`.
-    pub hourly: HashMap<HourKey, HourAgg>,
+    pub hourly: HashMap<HourKey<'a>, HourAgg>,
     /// `rollup_daily`.
-    pub daily: HashMap<HourKey, HourAgg>,
+    pub daily: HashMap<HourKey<'a>, HourAgg>,
     /// `rollup_user_hourly`: (org, hour, user).
-    pub user_hourly: HashMap<(String, i64, String), SpanAgg>,
+    pub user_hourly: HashMap<(&'a str, i64, &'a str), SpanAgg>,
     /// `rollup_user_daily`: (org, day, user).
-    pub user_daily: HashMap<(String, i64, String), SpanAgg>,
+    pub user_daily: HashMap<(&'a str, i64, &'a str), SpanAgg>,
     /// `rollup_users`: (org, user).
-    pub users: HashMap<(String, String), SpanAgg>,
+    pub users: HashMap<(&'a str, &'a str), SpanAgg>,
     /// `rollup_sessions`: (org, session).
-    pub sessions: HashMap<(String, String), SessionAgg>,
+    pub sessions: HashMap<(&'a str, &'a str), SessionAgg<'a>>,
     /// `rollup_session_users`: (org, session, user).
-    pub session_users: HashSet<(String, String, String)>,
+    pub session_users: HashSet<(&'a str, &'a str, &'a str)>,
     /// `rollup_property_hourly`: (org, key, hour, value).
-    pub property_hourly: HashMap<(String, String, i64, String), Sums>,
+    pub property_hourly: HashMap<(&'a str, &'a str, i64, &'a str), Sums>,
     /// `rollup_property_daily`: (org, key, day, value).
-    pub property_daily: HashMap<(String, String, i64, String), Sums>,
+    pub property_daily: HashMap<(&'a str, &'a str, i64, &'a str), Sums>,
     /// `rollup_property_key_hourly`: (org, key, hour).
-    pub property_key_hourly: HashMap<(String, String, i64), Sums>,
+    pub property_key_hourly: HashMap<(&'a str, &'a str, i64), Sums>,
     /// `rollup_property_key_daily`: (org, key, day).
-    pub property_key_daily: HashMap<(String, String, i64), Sums>,
+    pub property_key_daily: HashMap<(&'a str, &'a str, i64), Sums>,
     /// `rollup_prompt_versions`: (org, prompt, version).
-    pub prompts: HashMap<(String, String, i64), SpanAgg>,
+    pub prompts: HashMap<(&'a str, &'a str, i64), SpanAgg>,
 }
 
-impl RollupBatch {
+impl<'a> RollupBatch<'a> {
     /// Adds one record's measures to every rollup it belongs to.
-    pub fn add(&mut self, r: &RollupInput<'_>) {
+    pub fn add(&mut self, r: &RollupInput<'a>) {
         if r.is_attempt {
             return;
         }
         let sums = Sums::of(r);
-        let org = r.org_id.to_string();
+        let org = r.org_id;
         let hour_start = bucket_start(r.created_at, HOUR_MICROS);
         let day = bucket_start(r.created_at, DAY_MICROS);
         let key = HourKey {
-            org_id: org.clone(),
+            org_id: org,
             hour: hour_start,
-            model: r.model.unwrap_or_default().to_string(),
-            provider: r.provider.to_string(),
+            model: r.model.unwrap_or_default(),
+            provider: r.provider,
             status: r.status.map_or(0, i64::from),
             cached: r.cached,
         };
         for (table, at) in [(&mut self.hourly, hour_start), (&mut self.daily, day)] {
-            let agg = table
-                .entry(HourKey {
-                    hour: at,
-                    ..key.clone()
-                })
-                .or_default();
+            let agg = table.entry(HourKey { hour: at, ..key }).or_default();
             agg.sums.add(&sums);
             if let Some(ms) = r.latency_ms {
                 agg.latency.record(ms);
@@ -536,55 +533,51 @@ impl RollupBatch {
         }
         if let Some(user) = r.user_id {
             self.user_hourly
-                .entry((org.clone(), hour_start, user.to_string()))
+                .entry((org, hour_start, user))
                 .or_default()
                 .add(&sums, r.created_at);
             self.user_daily
-                .entry((org.clone(), day, user.to_string()))
+                .entry((org, day, user))
                 .or_default()
                 .add(&sums, r.created_at);
             self.users
-                .entry((org.clone(), user.to_string()))
+                .entry((org, user))
                 .or_default()
                 .add(&sums, r.created_at);
         }
         if let Some(session) = r.session_id {
-            let s = self
-                .sessions
-                .entry((org.clone(), session.to_string()))
-                .or_default();
+            let s = self.sessions.entry((org, session)).or_default();
             s.span.add(&sums, r.created_at);
             if let Some(name) = r.session_name {
                 if s.name.as_ref().is_none_or(|(at, _)| r.created_at >= *at) {
-                    s.name = Some((r.created_at, name.to_string()));
+                    s.name = Some((r.created_at, name));
                 }
             }
             if let Some(user) = r.user_id {
-                self.session_users
-                    .insert((org.clone(), session.to_string(), user.to_string()));
+                self.session_users.insert((org, session, user));
             }
         }
-        for (k, v) in &r.properties {
+        for &(k, v) in &r.properties {
             self.property_hourly
-                .entry((org.clone(), k.to_string(), hour_start, v.to_string()))
+                .entry((org, k, hour_start, v))
                 .or_default()
                 .add(&sums);
             self.property_key_hourly
-                .entry((org.clone(), k.to_string(), hour_start))
+                .entry((org, k, hour_start))
                 .or_default()
                 .add(&sums);
             self.property_daily
-                .entry((org.clone(), k.to_string(), day, v.to_string()))
+                .entry((org, k, day, v))
                 .or_default()
                 .add(&sums);
             self.property_key_daily
-                .entry((org.clone(), k.to_string(), day))
+                .entry((org, k, day))
                 .or_default()
                 .add(&sums);
         }
         if let Some(prompt) = r.prompt_id {
             self.prompts
-                .entry((org, prompt.to_string(), r.prompt_version.unwrap_or(0)))
+                .entry((org, prompt, r.prompt_version.unwrap_or(0)))
                 .or_default()
                 .add(&sums, r.created_at);
         }
@@ -684,7 +677,7 @@ mod tests {
         assert_eq!(batch.daily.len(), 2);
         assert_eq!(batch.user_hourly.len(), 1);
         assert_eq!(batch.property_hourly.len(), 1);
-        let u = batch.users[&("o".to_string(), "u".to_string())];
+        let u = batch.users[&("o", "u")];
         assert_eq!(u.sums.requests, 2);
         assert_eq!(u.sums.errors, 1);
         assert_eq!(u.sums.priced, 1);
@@ -692,14 +685,11 @@ mod tests {
             (u.first_at, u.last_at),
             (5 * HOUR_MICROS + 10, 5 * HOUR_MICROS + 20)
         );
-        let s = &batch.sessions[&("o".to_string(), "s".to_string())];
+        let s = &batch.sessions[&("o", "s")];
         assert_eq!(s.name.as_ref().unwrap().1, "second");
         assert_eq!(batch.session_users.len(), 1);
-        assert_eq!(
-            batch.property_daily[&("o".into(), "env".into(), 0, "prod".into())].requests,
-            2
-        );
-        assert_eq!(batch.prompts[&("o".into(), "p".into(), 2)].sums.requests, 2);
+        assert_eq!(batch.property_daily[&("o", "env", 0, "prod")].requests, 2);
+        assert_eq!(batch.prompts[&("o", "p", 2)].sums.requests, 2);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! heliport's CPU per request. Here statements are prepared once and bind the
 //! records' fields in place.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -13,6 +14,7 @@ use chrono::{DateTime, Utc};
 use heliport_core::record::RequestRecord;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use super::upsert;
 use crate::error::StoreError;
@@ -118,13 +120,22 @@ impl SqliteRecordSink {
                 let tokens = |f: fn(&heliport_core::usage::Usage) -> u64| {
                     usage.as_ref().map(|u| clamp(f(u)))
                 };
-                let props = serde_json::Value::Object(
-                    r.properties
-                        .iter()
-                        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                        .collect(),
-                )
-                .to_string();
+                let props = if r.properties.is_empty() {
+                    Cow::Borrowed("{}")
+                } else {
+                    Cow::Owned(
+                        serde_json::Value::Object(
+                            r.properties
+                                .iter()
+                                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                                .collect(),
+                        )
+                        .to_string(),
+                    )
+                };
+                // Ids are written from stack buffers: no allocation per record.
+                let (mut uid, mut request_id) = (Uuid::encode_buffer(), Uuid::encode_buffer());
+                let mut parent = Uuid::encode_buffer();
                 let inputs = r.prompt_inputs.as_ref().map(|i| {
                     serde_json::Value::Object(
                         i.iter()
@@ -135,8 +146,8 @@ impl SqliteRecordSink {
                 });
                 let changed = insert
                     .execute(params![
-                        r.uid.to_string(),
-                        r.request_id.to_string(),
+                        &*r.uid.as_hyphenated().encode_lower(&mut uid),
+                        &*r.request_id.as_hyphenated().encode_lower(&mut request_id),
                         r.org_id,
                         to_micros(r.created_at),
                         r.response_created_at.map(to_micros),
@@ -183,7 +194,8 @@ impl SqliteRecordSink {
                         clamp(r.body_cap_bytes),
                         r.threat,
                         r.flagged,
-                        r.parent_request_id.map(|p| p.to_string()),
+                        r.parent_request_id
+                            .map(|p| &*p.as_hyphenated().encode_lower(&mut parent)),
                         r.cache_saved_nano_usd,
                     ])
                     .map_err(sql("inserting a request record"))?;
@@ -250,21 +262,23 @@ impl SqliteRecordSink {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(sql("starting a backfill batch"))?;
-            let mut batch = RollupBatch::default();
-            let mut last = done;
-            {
+            // The rollup keys borrow the rows, so the rows are read first.
+            let stored: Vec<StoredRow> = {
                 let mut stmt = tx
                     .prepare_cached(BACKFILL_SQL)
                     .map_err(sql("reading records to roll up"))?;
-                let mut rows = stmt
-                    .query(params![done, until, BACKFILL_BATCH])
+                let rows = stmt
+                    .query_map(params![done, until, BACKFILL_BATCH], StoredRow::read)
                     .map_err(sql("reading records to roll up"))?;
-                while let Some(row) = rows.next().map_err(sql("reading records to roll up"))? {
-                    let stored = StoredRow::read(row).map_err(sql("reading records to roll up"))?;
-                    last = stored.seq;
-                    let props = stored.properties();
-                    batch.add(&stored.input(&props));
-                }
+                rows.collect::<Result<_, _>>()
+                    .map_err(sql("reading records to roll up"))?
+            };
+            let mut last = stored.last().map_or(done, |r| r.seq);
+            let props: Vec<Vec<(String, String)>> =
+                stored.iter().map(StoredRow::properties).collect();
+            let mut batch = RollupBatch::default();
+            for (row, props) in stored.iter().zip(&props) {
+                batch.add(&row.input(props));
             }
             write_rollups(&tx, &batch)?;
             if last == done {
@@ -391,7 +405,7 @@ impl StoredRow {
 
 /// Writes one batch's rollup deltas: a few upserts per distinct key, not
 /// per record, so a busy hour costs one row update per batch.
-fn write_rollups(tx: &Transaction<'_>, b: &RollupBatch) -> Result<(), StoreError> {
+fn write_rollups(tx: &Transaction<'_>, b: &RollupBatch<'_>) -> Result<(), StoreError> {
     use rusqlite::types::Value as V;
     if b.is_empty() {
         return Ok(());
@@ -422,10 +436,10 @@ fn write_rollups(tx: &Transaction<'_>, b: &RollupBatch) -> Result<(), StoreError
                 ttft.merge_encoded(&t);
             }
             let mut values: Vec<V> = vec![
-                V::Text(k.org_id.clone()),
+                V::Text(k.org_id.to_string()),
                 V::Integer(k.hour),
-                V::Text(k.model.clone()),
-                V::Text(k.provider.clone()),
+                V::Text(k.model.to_string()),
+                V::Text(k.provider.to_string()),
                 V::Integer(k.status),
                 V::Integer(i64::from(k.cached)),
                 V::Blob(latency.encode()),
@@ -444,9 +458,9 @@ fn write_rollups(tx: &Transaction<'_>, b: &RollupBatch) -> Result<(), StoreError
         let mut stmt = prepare(upsert_sql)?;
         for ((org, at, user), a) in aggs {
             let mut values = vec![
-                V::Text(org.clone()),
+                V::Text(org.to_string()),
                 V::Integer(*at),
-                V::Text(user.clone()),
+                V::Text(user.to_string()),
                 V::Integer(a.first_at),
                 V::Integer(a.last_at),
             ];
@@ -458,8 +472,8 @@ fn write_rollups(tx: &Transaction<'_>, b: &RollupBatch) -> Result<(), StoreError
     let mut stmt = prepare(&upsert::USERS)?;
     for ((org, user), a) in &b.users {
         let mut values = vec![
-            V::Text(org.clone()),
-            V::Text(user.clone()),
+            V::Text(org.to_string()),
+            V::Text(user.to_string()),
             V::Integer(a.first_at),
             V::Integer(a.last_at),
         ];
@@ -470,12 +484,12 @@ fn write_rollups(tx: &Transaction<'_>, b: &RollupBatch) -> Result<(), StoreError
     let mut stmt = prepare(&upsert::SESSIONS)?;
     for ((org, session), a) in &b.sessions {
         let (name_at, name) = match &a.name {
-            Some((at, n)) => (V::Integer(*at), V::Text(n.clone())),
+            Some((at, n)) => (V::Integer(*at), V::Text(n.to_string())),
             None => (V::Integer(0), V::Null),
         };
         let mut values = vec![
-            V::Text(org.clone()),
-            V::Text(session.clone()),
+            V::Text(org.to_string()),
+            V::Text(session.to_string()),
             name,
             name_at,
             V::Integer(a.span.first_at),
@@ -497,10 +511,10 @@ fn write_rollups(tx: &Transaction<'_>, b: &RollupBatch) -> Result<(), StoreError
         let mut stmt = prepare(upsert_sql)?;
         for ((org, key, at, value), s) in aggs {
             let mut values = vec![
-                V::Text(org.clone()),
-                V::Text(key.clone()),
+                V::Text(org.to_string()),
+                V::Text(key.to_string()),
                 V::Integer(*at),
-                V::Text(value.clone()),
+                V::Text(value.to_string()),
             ];
             values.extend(measures(s));
             stmt.execute(params_from_iter(values))
@@ -513,7 +527,11 @@ fn write_rollups(tx: &Transaction<'_>, b: &RollupBatch) -> Result<(), StoreError
     ] {
         let mut stmt = prepare(upsert_sql)?;
         for ((org, key, at), s) in aggs {
-            let mut values = vec![V::Text(org.clone()), V::Text(key.clone()), V::Integer(*at)];
+            let mut values = vec![
+                V::Text(org.to_string()),
+                V::Text(key.to_string()),
+                V::Integer(*at),
+            ];
             values.extend(measures(s));
             stmt.execute(params_from_iter(values))
                 .map_err(sql("updating the property rollups"))?;
@@ -522,8 +540,8 @@ fn write_rollups(tx: &Transaction<'_>, b: &RollupBatch) -> Result<(), StoreError
     let mut stmt = prepare(&upsert::PROMPTS)?;
     for ((org, prompt, version), a) in &b.prompts {
         let mut values = vec![
-            V::Text(org.clone()),
-            V::Text(prompt.clone()),
+            V::Text(org.to_string()),
+            V::Text(prompt.to_string()),
             V::Integer(*version),
             V::Integer(a.first_at),
             V::Integer(a.last_at),
