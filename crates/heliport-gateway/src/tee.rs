@@ -228,6 +228,12 @@ where
     ) -> Self {
         if let Some(ex) = pending.exchange_mut() {
             ex.response_is_sse = is_sse;
+            // A body of announced length is kept in one allocation, not
+            // copied through a chain of ever larger ones.
+            if let Some(len) = inner.size_hint().exact() {
+                ex.response_body
+                    .reserve(usize::try_from(len).unwrap_or(usize::MAX), cap);
+            }
         }
         TeeBody {
             inner,
