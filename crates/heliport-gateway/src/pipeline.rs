@@ -312,22 +312,27 @@ impl From<GatewayError> for Rejection {
 /// heliport's own response headers (SPEC §4): the id, status, timing, and
 /// whatever the cache, fallback and rate-limit phases decided.
 pub(crate) fn add_helicone_headers(h: &mut http::HeaderMap, ctx: &Ctx, success: bool) {
-    if let Ok(v) = HeaderValue::from_str(&ctx.request_id.to_string()) {
+    // Written into stack buffers: these run on every request.
+    let mut id = uuid::Uuid::encode_buffer();
+    if let Ok(v) = HeaderValue::from_str(ctx.request_id.as_hyphenated().encode_lower(&mut id)) {
         h.insert("helicone-id", v);
     }
     h.insert(
         "helicone-status",
         HeaderValue::from_static(if success { "success" } else { "failed" }),
     );
-    let total_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
-    let timing = match ctx.upstream_ms {
-        Some(up) => format!(
-            "heliport;dur={:.3}, upstream;dur={:.3}",
-            (total_ms - up).max(0.0),
-            up
-        ),
-        None => format!("heliport;dur={total_ms:.3}"),
-    };
+    let total_us = ctx.started.elapsed().as_micros();
+    let mut timing = String::with_capacity(64);
+    match ctx.upstream_ms {
+        Some(up) => {
+            // Whole microseconds: what the header shows (ms, 3 decimals).
+            let up_us = (up * 1000.0).round() as u128;
+            push_duration(&mut timing, "heliport", total_us.saturating_sub(up_us));
+            timing.push_str(", ");
+            push_duration(&mut timing, "upstream", up_us);
+        }
+        None => push_duration(&mut timing, "heliport", total_us),
+    }
     if let Ok(v) = HeaderValue::from_str(&timing) {
         h.append("server-timing", v);
     }
@@ -338,6 +343,12 @@ pub(crate) fn add_helicone_headers(h: &mut http::HeaderMap, ctx: &Ctx, success: 
     if let Some(limit) = &ctx.limit {
         rate_limit::add_headers(h, limit);
     }
+}
+
+/// `name;dur=MS` with the milliseconds to three decimals, as `Server-Timing` gives them.
+fn push_duration(out: &mut String, name: &str, micros: u128) {
+    use std::fmt::Write as _;
+    let _ = write!(out, "{name};dur={}.{:03}", micros / 1000, micros % 1000);
 }
 
 /// Answer an error heliport decided itself; record it when the organization is known.
