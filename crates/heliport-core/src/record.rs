@@ -135,9 +135,10 @@ impl CapturedBody {
         self.head.len()
     }
 
-    /// Bytes held in memory (head and tail).
+    /// Bytes held in memory (head and tail), as allocated: a body that grew
+    /// in steps may hold up to twice what it kept.
     pub fn held(&self) -> usize {
-        self.head.len() + self.tail.len()
+        self.head.capacity() + self.tail.capacity()
     }
 
     /// The bytes kept past the cap (at most the last 64 KiB).
@@ -254,6 +255,20 @@ fn body_text(mut bytes: Vec<u8>, cap: usize) -> (String, bool) {
 /// Fixed cost of one queued exchange beside its bodies (ids, times, strings).
 const EXCHANGE_OVERHEAD_BYTES: usize = 1024;
 
+/// What one name/value pair holds beside its text: its slot in the list and
+/// two heap allocations' headers and rounding. Counting the text alone put a
+/// 100-property record at a tenth of its size, and a queue of them at several
+/// times its byte budget.
+const PAIR_OVERHEAD_BYTES: usize = 96;
+
+/// Bytes a list of name/value pairs (properties, prompt inputs) holds.
+pub fn pairs_weight(pairs: &[(String, String)]) -> usize {
+    pairs
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + PAIR_OVERHEAD_BYTES)
+        .sum()
+}
+
 impl Exchange {
     /// Keep what the record needs of the request body, and no more than the
     /// record cap of it: a 32 MiB prompt must not wait in the record queue
@@ -292,12 +307,8 @@ impl Exchange {
             + self.response_body.held()
             + self.path.len()
             + self.target_url.len()
-            + self
-                .meta
-                .properties
-                .iter()
-                .map(|(k, v)| k.len() + v.len())
-                .sum::<usize>()
+            + pairs_weight(&self.meta.properties)
+            + self.meta.prompt_inputs.as_deref().map_or(0, pairs_weight)
             + EXCHANGE_OVERHEAD_BYTES
     }
 
@@ -842,6 +853,30 @@ mod tests {
         assert!(r.usage_estimated);
         let prompt = r.usage.unwrap().prompt_tokens;
         assert!((40_000..70_000).contains(&prompt), "{prompt}");
+    }
+
+    #[test]
+    fn a_record_weighs_its_properties_as_allocated() {
+        let mut ex = exchange("/v1/chat/completions", "", "{}", 200);
+        let bare = ex.weight();
+        ex.meta.properties = (0..100)
+            .map(|i| (format!("p{i}"), format!("value-{i}")))
+            .collect();
+        // Each pair holds its list slot and two allocations beside its text:
+        // counted as text alone, a queue of such records held several times
+        // its byte budget.
+        let text: usize = ex
+            .meta
+            .properties
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
+        assert_eq!(ex.weight() - bare, text + 100 * PAIR_OVERHEAD_BYTES);
+        // A captured body counts what it allocated, not only what it kept.
+        let mut body = CapturedBody::default();
+        body.reserve(10_000, 1 << 20);
+        body.push(b"short", 1 << 20);
+        assert!(body.held() >= 10_000);
     }
 
     #[test]

@@ -94,10 +94,10 @@ fn truncate_at_char(s: &mut String, max: usize) {
 fn weight(r: &RequestRecord) -> usize {
     512 + r.request_body.as_ref().map_or(0, String::len)
         + r.response_body.as_ref().map_or(0, String::len)
-        + r.properties
-            .iter()
-            .map(|(k, v)| k.len() + v.len())
-            .sum::<usize>()
+        + heliport_core::record::pairs_weight(&r.properties)
+        + r.prompt_inputs
+            .as_deref()
+            .map_or(0, heliport_core::record::pairs_weight)
         + r.path.len()
         + r.target_url.len()
 }
