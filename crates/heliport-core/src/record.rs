@@ -123,7 +123,8 @@ impl CapturedBody {
     /// Make room for a body of `len` bytes, of which at most `cap` are kept.
     pub fn reserve(&mut self, len: usize, cap: usize) {
         let room = cap.saturating_sub(self.head.len());
-        self.head.reserve(len.min(room));
+        // Only a hint: without the memory, the body grows as it arrives.
+        let _ = self.head.try_reserve_exact(len.min(room));
     }
 
     /// Bytes kept from the start of the body.
@@ -243,6 +244,10 @@ fn template_hash(template: &str) -> String {
 fn body_text(mut bytes: Vec<u8>, cap: usize) -> (String, bool) {
     let cut = bytes.len() > cap;
     bytes.truncate(cap);
+    // The buffer may be larger than what it holds (grown in steps, reserved
+    // for a body that came short, or a whole read buffer); the record keeps
+    // only the text.
+    bytes.shrink_to_fit();
     // The bytes become the text in place: a body is copied once fewer on
     // its way to the store (a 1 MB answer, 1 MB less to copy).
     let text = match String::from_utf8(bytes) {

@@ -24,7 +24,7 @@ pub struct KeyGrant {
 }
 
 /// A key's SHA-256 digest: the cache compares digests, not their hex, so a
-/// lookup on every request allocates nothing.
+/// lookup on every request hashes without building strings.
 type Digest = [u8; 32];
 
 #[derive(Debug)]
@@ -93,7 +93,10 @@ impl KeyCache {
     /// Whether `key` is a heliport key this instance holds in memory (no
     /// database lookup: this runs on every proxied request).
     pub fn knows(&self, key: &str) -> bool {
-        self.lookup(key).is_some()
+        self.snapshot.read().is_ok_and(|s| {
+            s.by_hash.contains_key(&digest_key(key))
+                || s.by_hash.contains_key(&digest_key_helicone(key))
+        })
     }
 
     /// Authenticate a key. A key not in memory is looked up once in the store

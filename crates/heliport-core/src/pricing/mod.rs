@@ -121,8 +121,12 @@ type EntryAt = (usize, usize);
 /// Bytes the memo holds before it starts over: names come from answers, so a
 /// stream of distinct ones must not grow it without bound.
 const MEMO_MAX_BYTES: usize = 256 << 10;
-/// What one remembered name costs beside its bytes (map slot, box, answer).
-const MEMO_ENTRY_BYTES: usize = 64;
+/// What one remembered name costs beside its bytes (map slot and control
+/// byte, the box's allocation, room the map keeps free as it grows).
+const MEMO_ENTRY_BYTES: usize = 128;
+/// Longer names are matched every time, not remembered: no real model name
+/// is this long, and one such name must not take the whole budget.
+const MEMO_MAX_NAME: usize = 256;
 
 impl fmt::Debug for PriceTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -468,6 +472,9 @@ impl PriceTable {
     }
 
     fn remember(&self, index: usize, model_ref: &str, found: Option<EntryAt>) {
+        if model_ref.len() > MEMO_MAX_NAME {
+            return;
+        }
         let Ok(mut m) = self.memo.lock() else { return };
         let cost = model_ref.len() + MEMO_ENTRY_BYTES;
         if m.bytes + cost > MEMO_MAX_BYTES {

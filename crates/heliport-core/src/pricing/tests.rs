@@ -820,6 +820,10 @@ fn a_remembered_match_gives_way_to_a_later_override() {
     let mut t = PriceTable::builtin().unwrap();
     let u = usage(1000, 100, 0, 0);
     let first = cost_at(&t, "openai", "gpt-4o-2024-08-06", &u, NOW, None).unwrap();
+    assert_eq!(
+        t.memo.lock().unwrap().bytes,
+        "gpt-4o-2024-08-06".len() + MEMO_ENTRY_BYTES
+    );
     // Asked again, the remembered entry prices it the same.
     assert_eq!(
         cost_at(&t, "openai", "gpt-4o-2024-08-06", &u, NOW, None),
@@ -837,21 +841,70 @@ fn a_remembered_match_gives_way_to_a_later_override() {
     let overridden = cost_at(&t, "openai", "gpt-4o-2024-08-06", &u, NOW, None).unwrap();
     assert_eq!(overridden.nano_usd, 1_100_000);
     assert_ne!(overridden.nano_usd, first.nano_usd);
+    // An override outranks a merged entry (as before); on a table without
+    // one, a merged entry placed before the remembered one wins, and the
+    // entries after it moved: a stale position would price another model.
+    let mut t2 = PriceTable::builtin().unwrap();
+    assert_eq!(
+        cost_at(&t2, "openai", "gpt-4o-2024-08-06", &u, NOW, None),
+        Some(first.clone())
+    );
+    assert_eq!(
+        cost_at(&t2, "openai", "gpt-4o-mini", &u, NOW, None).map(|c| c.model_id),
+        Some("gpt-4o-mini".to_string())
+    );
+    t2.merge(
+        PriceTable::from_json(
+            r#"[{"id": "openai", "models": [{"id": "flat", "match": {"equals": "gpt-4o-2024-08-06"}, "prices": {"input_mtok": "2", "output_mtok": "2"}}]}]"#,
+        )
+        .unwrap(),
+    );
+    let merged = cost_at(&t2, "openai", "gpt-4o-2024-08-06", &u, NOW, None).unwrap();
+    assert_eq!(
+        (merged.model_id.as_str(), merged.nano_usd),
+        ("flat", 2_200_000)
+    );
+    assert_eq!(
+        cost_at(&t2, "openai", "gpt-4o-mini", &u, NOW, None).map(|c| c.model_id),
+        Some("gpt-4o-mini".to_string())
+    );
     // Unknown models are remembered as unknown, and still unknown.
-    assert_eq!(nano("openai", "no-such-model-xyz", &u), None);
-    assert_eq!(nano("openai", "no-such-model-xyz", &u), None);
+    assert!(cost_at(&t, "openai", "no-such-model-xyz", &u, NOW, None).is_none());
+    assert!(cost_at(&t, "openai", "no-such-model-xyz", &u, NOW, None).is_none());
 }
 
 #[test]
 fn the_match_memo_keeps_to_its_byte_budget() {
     let t = PriceTable::builtin().unwrap();
     let u = usage(10, 10, 0, 0);
-    for i in 0..20_000 {
-        let _ = cost_at(&t, "openai", &format!("made-up-model-{i}"), &u, NOW, None);
+    let per_name = "made-up-model-00000".len() + MEMO_ENTRY_BYTES;
+    let names = 2 * MEMO_MAX_BYTES / per_name;
+    for i in 0..names {
+        let _ = cost_at(
+            &t,
+            "openai",
+            &format!("made-up-model-{i:05}"),
+            &u,
+            NOW,
+            None,
+        );
+        assert!(t.memo.lock().unwrap().bytes <= MEMO_MAX_BYTES);
     }
-    let memo = t.memo.lock().unwrap();
-    assert!(memo.bytes <= MEMO_MAX_BYTES, "{} bytes", memo.bytes);
+    // It started over rather than growing: fewer names than were asked about.
+    let kept: usize = t
+        .memo
+        .lock()
+        .unwrap()
+        .entries
+        .iter()
+        .map(HashMap::len)
+        .sum();
+    assert!(kept < names, "{kept} of {names}");
+    // A name longer than any model's is priced but not remembered.
+    let before = t.memo.lock().unwrap().bytes;
+    let long = "x".repeat(MEMO_MAX_NAME + 1);
+    assert!(cost_at(&t, "openai", &long, &u, NOW, None).is_none());
+    assert_eq!(t.memo.lock().unwrap().bytes, before);
     // Priced models still price after the memo started over.
-    drop(memo);
     assert!(cost_at(&t, "openai", "gpt-4o", &u, NOW, None).is_some());
 }

@@ -92,8 +92,8 @@ fn truncate_at_char(s: &mut String, max: usize) {
 
 /// Bytes a record holds while it waits.
 fn weight(r: &RequestRecord) -> usize {
-    512 + r.request_body.as_ref().map_or(0, String::len)
-        + r.response_body.as_ref().map_or(0, String::len)
+    512 + r.request_body.as_ref().map_or(0, String::capacity)
+        + r.response_body.as_ref().map_or(0, String::capacity)
         + heliport_core::record::pairs_weight(&r.properties)
         + r.prompt_inputs
             .as_deref()
