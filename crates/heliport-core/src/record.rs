@@ -120,9 +120,11 @@ impl CapturedBody {
         self.tail.extend(rest.iter().copied());
     }
 
-    /// Make room for a body of `len` bytes, of which at most `cap` are kept.
+    /// Make room for a body announced at `len` bytes, of which at most `cap`
+    /// are kept. Only so much is taken on the word of a header: an upstream
+    /// that announces a large body and sends nothing must not hold the cap.
     pub fn reserve(&mut self, len: usize, cap: usize) {
-        let room = cap.saturating_sub(self.head.len());
+        let room = cap.saturating_sub(self.head.len()).min(RESERVE_CEILING);
         // Only a hint: without the memory, the body grows as it arrives.
         let _ = self.head.try_reserve_exact(len.min(room));
     }
@@ -256,6 +258,9 @@ fn body_text(mut bytes: Vec<u8>, cap: usize) -> (String, bool) {
     };
     (text, cut)
 }
+
+/// Most of a body [`CapturedBody::reserve`] takes before any of it arrives.
+const RESERVE_CEILING: usize = 256 << 10;
 
 /// Fixed cost of one queued exchange beside its bodies (ids, times, strings).
 const EXCHANGE_OVERHEAD_BYTES: usize = 1024;

@@ -33,9 +33,6 @@ use http_body::{Body, Frame, SizeHint};
 /// (the bytes still reach the client).
 const MAX_EVENT_BYTES: usize = 4 << 20;
 
-/// Most of a captured body reserved up front from its `Content-Length`.
-const RESERVE_CEILING: usize = 256 << 10;
-
 /// Frames waiting together are joined up to this many bytes; a frame this
 /// big goes out as it is, uncopied.
 const COALESCE_BYTES: usize = 16 << 10;
@@ -232,12 +229,10 @@ where
         if let Some(ex) = pending.exchange_mut() {
             ex.response_is_sse = is_sse;
             // A body of announced length starts in an allocation of about
-            // its size, not in a chain of ever larger copies. Only so much is
-            // taken on the word of a header: an upstream that announces a
-            // large body and sends nothing must not hold the cap per request.
+            // its size, not in a chain of ever larger copies.
             if let Some(len) = inner.size_hint().exact() {
                 let len = usize::try_from(len).unwrap_or(usize::MAX);
-                ex.response_body.reserve(len.min(RESERVE_CEILING), cap);
+                ex.response_body.reserve(len, cap);
             }
         }
         TeeBody {

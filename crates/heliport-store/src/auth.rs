@@ -32,6 +32,15 @@ struct Snapshot {
     by_hash: HashMap<Digest, KeyGrant>,
 }
 
+impl Snapshot {
+    /// The grant of `key`, stored by heliport's hash or by Helicone's.
+    fn get(&self, key: &str) -> Option<&KeyGrant> {
+        self.by_hash
+            .get(&digest_key(key))
+            .or_else(|| self.by_hash.get(&digest_key_helicone(key)))
+    }
+}
+
 /// Keys by hash, refreshed from the store.
 pub struct KeyCache {
     store: Arc<dyn MetaStore>,
@@ -83,20 +92,13 @@ impl KeyCache {
     }
 
     fn lookup(&self, key: &str) -> Option<KeyGrant> {
-        let s = self.snapshot.read().ok()?;
-        s.by_hash
-            .get(&digest_key(key))
-            .or_else(|| s.by_hash.get(&digest_key_helicone(key)))
-            .cloned()
+        self.snapshot.read().ok()?.get(key).cloned()
     }
 
     /// Whether `key` is a heliport key this instance holds in memory (no
     /// database lookup: this runs on every proxied request).
     pub fn knows(&self, key: &str) -> bool {
-        self.snapshot.read().is_ok_and(|s| {
-            s.by_hash.contains_key(&digest_key(key))
-                || s.by_hash.contains_key(&digest_key_helicone(key))
-        })
+        self.snapshot.read().is_ok_and(|s| s.get(key).is_some())
     }
 
     /// Authenticate a key. A key not in memory is looked up once in the store
@@ -123,13 +125,10 @@ impl KeyCache {
                 return None;
             }
         };
-        let grant = KeyGrant {
-            key_id: found.id,
-            org_id: found.org_id,
-            permissions: found.permissions,
-        };
-        if let (Ok(mut s), Some(d)) = (self.snapshot.write(), parse_digest(&found.key_hash)) {
-            s.by_hash.insert(d, grant.clone());
+        // Found by one of the two hashes just computed, so it parses.
+        let (digest, grant) = entry(found)?;
+        if let Ok(mut s) = self.snapshot.write() {
+            s.by_hash.insert(digest, grant.clone());
         }
         Some(grant)
     }
@@ -174,7 +173,8 @@ impl KeyCache {
 /// A stored key's cache entry. A stored hash that is not a SHA-256 digest in
 /// hex can match no key, so it is left out.
 fn entry(k: KeyInfo) -> Option<(Digest, KeyGrant)> {
-    let digest = parse_digest(&k.key_hash)?;
+    let mut digest = [0u8; 32];
+    hex::decode_to_slice(&k.key_hash, &mut digest).ok()?;
     Some((
         digest,
         KeyGrant {
@@ -183,12 +183,6 @@ fn entry(k: KeyInfo) -> Option<(Digest, KeyGrant)> {
             permissions: k.permissions,
         },
     ))
-}
-
-fn parse_digest(hex_hash: &str) -> Option<Digest> {
-    let mut d = [0u8; 32];
-    hex::decode_to_slice(hex_hash, &mut d).ok()?;
-    Some(d)
 }
 
 /// The key in `Bearer <key>` (case-insensitive scheme).

@@ -120,30 +120,11 @@ impl SqliteRecordSink {
                 let tokens = |f: fn(&heliport_core::usage::Usage) -> u64| {
                     usage.as_ref().map(|u| clamp(f(u)))
                 };
-                let props = if r.properties.is_empty() {
-                    Cow::Borrowed("{}")
-                } else {
-                    Cow::Owned(
-                        serde_json::Value::Object(
-                            r.properties
-                                .iter()
-                                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                                .collect(),
-                        )
-                        .to_string(),
-                    )
-                };
+                let props = pairs_json(&r.properties);
                 // Ids are written from stack buffers: no allocation per record.
                 let (mut uid, mut request_id) = (Uuid::encode_buffer(), Uuid::encode_buffer());
                 let mut parent = Uuid::encode_buffer();
-                let inputs = r.prompt_inputs.as_ref().map(|i| {
-                    serde_json::Value::Object(
-                        i.iter()
-                            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                            .collect(),
-                    )
-                    .to_string()
-                });
+                let inputs = r.prompt_inputs.as_deref().map(pairs_json);
                 let changed = insert
                     .execute(params![
                         &*r.uid.as_hyphenated().encode_lower(&mut uid),
@@ -562,6 +543,19 @@ impl crate::writer::RecordSink for SqliteRecordSink {
         // Synchronous on purpose: the writer owns its thread and runtime.
         self.insert(records, versions)
     }
+}
+
+/// Name/value pairs as the JSON object the record stores (keys sorted, the
+/// last of a repeated name kept); no map is built for none.
+fn pairs_json(pairs: &[(String, String)]) -> Cow<'static, str> {
+    if pairs.is_empty() {
+        return Cow::Borrowed("{}");
+    }
+    let map = pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    Cow::Owned(serde_json::Value::Object(map).to_string())
 }
 
 fn clamp(v: u64) -> i64 {
