@@ -20,6 +20,7 @@ pub mod server;
 pub mod state;
 pub mod tee;
 pub mod upstream;
+pub mod workers;
 
 pub use guards::{ModerationSettings, SecuritySettings};
 pub use server::{router, router_with_dashboard, Dashboard};

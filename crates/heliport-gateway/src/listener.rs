@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use tower::ServiceExt;
 
 pub use crate::listener_tls::ListenerTls;
+use crate::workers::{Claim, Workers};
 
 /// Limits of the listener (`gateway.*` in the configuration).
 #[derive(Debug, Clone)]
@@ -48,6 +49,16 @@ pub struct ListenerConfig {
     pub http2_max_streams: u32,
     /// Serve HTTPS (HTTP/2 and HTTP/1.1) instead of plain HTTP/1.1.
     pub tls: Option<Arc<ListenerTls>>,
+    /// Serve connections on these request threads; none: on the runtime
+    /// `serve` runs on.
+    pub workers: Option<Arc<Workers>>,
+}
+
+/// An accepted socket: still on the accepting runtime's reactor, or on its
+/// way to a request thread.
+enum Socket {
+    Here(tokio::net::TcpStream),
+    Moving(std::net::TcpStream),
 }
 
 static OPEN: AtomicUsize = AtomicUsize::new(0);
@@ -228,7 +239,30 @@ pub async fn serve(
         let h1 = h1.clone();
         let h2 = h2.clone();
         let tls = cfg.tls.clone();
-        tokio::spawn(async move {
+        // On a request thread the socket moves to that thread's reactor.
+        let (socket, workers) = match &cfg.workers {
+            Some(w) => match tcp.into_std() {
+                Ok(s) => (Socket::Moving(s), Some(w)),
+                Err(e) => {
+                    tracing::debug!(error = %e, "cannot hand a connection to a request thread");
+                    continue;
+                }
+            },
+            None => (Socket::Here(tcp), None),
+        };
+        let conn = move |claim: Option<Claim>| async move {
+            let _claim = claim;
+            let tcp = match socket {
+                Socket::Here(tcp) => tcp,
+                Socket::Moving(s) => match tokio::net::TcpStream::from_std(s) {
+                    Ok(tcp) => tcp,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot serve a connection on a request thread");
+                        drop(permit);
+                        return;
+                    }
+                },
+            };
             let open = OPEN.fetch_add(1, Ordering::Relaxed) + 1;
             PEAK.fetch_max(open, Ordering::Relaxed);
             metrics::gauge!("heliport_connections_open").increment(1.0);
@@ -271,7 +305,13 @@ pub async fn serve(
             metrics::gauge!("heliport_connections_open").decrement(1.0);
             OPEN.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
-        });
+        };
+        match workers {
+            Some(w) => w.spawn(|claim| conn(Some(claim))),
+            None => {
+                tokio::spawn(conn(None));
+            }
+        }
     }
     drop(listener);
     tracing::info!("shutting down: finishing in-flight requests");

@@ -64,6 +64,9 @@ pub struct GatewayConfig {
     pub header_read_timeout_secs: u64,
     /// Client connections open at once; further ones wait in the listen backlog.
     pub max_connections: usize,
+    /// Threads that serve client connections, each connection on one of
+    /// them with the upstream connections it uses; 0: one per CPU core.
+    pub request_threads: usize,
     /// Request headers accepted; more is a 431 in the route's error shape.
     pub max_headers: usize,
     /// Streams one HTTP/2 client connection may have open at once (TLS listener).
@@ -321,6 +324,7 @@ impl Default for GatewayConfig {
             body_read_timeout_secs: 30,
             header_read_timeout_secs: 30,
             max_connections: 4096,
+            request_threads: 0,
             max_headers: 256,
             http2_max_streams: 100,
             ca_bundle: None,
@@ -430,6 +434,10 @@ impl Config {
         env_parse(
             "HELIPORT_MAX_CONNECTIONS",
             &mut self.gateway.max_connections,
+        )?;
+        env_parse(
+            "HELIPORT_REQUEST_THREADS",
+            &mut self.gateway.request_threads,
         )?;
         env_parse("HELIPORT_MAX_HEADERS", &mut self.gateway.max_headers)?;
         env_parse(

@@ -139,10 +139,13 @@ enum PricesCommand {
 fn main() -> ExitCode {
     memory::limit_malloc_arenas();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if matches!(cli.command, Command::Serve { .. }) {
+        // Requests run on request threads of their own; this runtime keeps
+        // the listener's accept loop and the background tasks.
+        builder.worker_threads(1);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("heliport: cannot start the runtime: {e}");

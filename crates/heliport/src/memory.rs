@@ -19,7 +19,10 @@ const TRIM_THRESHOLD: i32 = 2 << 20;
 /// 0.4), and a proxied request cost 71-96 µs of CPU depending on the start.
 /// One arena per runtime worker, one for the main thread and one shared by the
 /// writer and SQLite threads measured 67-76 µs in every start, RSS after load
-/// 40-42 MiB (bench/PROFILE.md, section 6).
+/// 40-42 MiB (bench/PROFILE.md, section 6). Requests now run on request
+/// threads (one per core, started before the store's threads), beside a
+/// one-worker runtime for background work: one arena each for the main thread,
+/// that worker and every request thread, and one more for the rest.
 ///
 /// The end of a thread's arena is given back only when a large free merges
 /// into it; `malloc_trim` does not cut it, and small blocks freed into glibc's
@@ -33,9 +36,7 @@ const TRIM_THRESHOLD: i32 = 2 << 20;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[expect(unsafe_code, reason = "mallopt is the only way to tune glibc's arenas")]
 pub fn limit_malloc_arenas() {
-    // The runtime starts one worker per available core.
-    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-    let arenas = i32::try_from(workers.saturating_add(2)).unwrap_or(i32::MAX);
+    let arenas = i32::try_from(cores().saturating_add(3)).unwrap_or(i32::MAX);
     // SAFETY: mallopt only tunes the allocator; it runs first thing in main,
     // before any other thread exists.
     unsafe {
@@ -48,6 +49,11 @@ pub fn limit_malloc_arenas() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn limit_malloc_arenas() {}
+
+/// CPU cores this process may use.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
 
 /// Connections closed since the last trim that make a trim worth its cost.
 const TRIM_AFTER_CLOSED: usize = 256;

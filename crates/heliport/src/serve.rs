@@ -8,6 +8,7 @@ use heliport_core::error::ErrorStyle;
 use heliport_core::pricing::PriceTable;
 use heliport_core::provider::{ProviderDef, Providers};
 use heliport_core::target::AllowedTargets;
+use heliport_gateway::workers::Workers;
 use heliport_gateway::{AuthMode, GatewayConfig, GatewayState};
 use heliport_store::auth::KeyCache;
 use heliport_store::writer::{self, WriterConfig};
@@ -167,13 +168,19 @@ pub fn serve_blocking(runtime: tokio::runtime::Runtime, cfg: Config) -> Result<(
         .install_recorder()
         .map_err(|e| format!("cannot start metrics: {e}"))?;
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Started before anything else makes threads, so each request thread
+    // allocates from a malloc arena of its own (see memory.rs).
+    let workers = Arc::new(
+        Workers::start(request_threads(&cfg))
+            .map_err(|e| format!("cannot start the request threads: {e}"))?,
+    );
     let prices = Arc::new(load_prices(&cfg)?);
     // Create and migrate the database before the writer opens its own connections.
     let store = runtime.block_on(SqliteStore::open_with(
         &cfg.database_url,
         store_options(&cfg),
     ))?;
-    let upstream = upstream(&cfg)?;
+    let upstream = upstream(&cfg, workers.len())?;
     // The exporters run on the request runtime; the writer hands them what it recorded.
     let exporters = {
         let export_cfg = export_config(&cfg)?;
@@ -193,13 +200,30 @@ pub fn serve_blocking(runtime: tokio::runtime::Runtime, cfg: Config) -> Result<(
         },
         Some(exporters),
     )?;
-    let result = runtime.block_on(serve(cfg, store, prices, recorder, prometheus, upstream));
+    let result = runtime.block_on(serve(
+        cfg,
+        store,
+        prices,
+        recorder,
+        prometheus,
+        upstream,
+        workers.clone(),
+    ));
     // Requests still open after the drain timeout are dropped here; their
     // records (cancelled) reach the writer, which is still running.
+    workers.stop();
     runtime.shutdown_timeout(Duration::from_secs(2));
     writer.finish();
     tracing::info!("stopped");
     result
+}
+
+/// `gateway.request_threads`, 0 meaning one per CPU core.
+fn request_threads(cfg: &Config) -> usize {
+    match cfg.gateway.request_threads {
+        0 => crate::memory::cores(),
+        n => n,
+    }
 }
 
 /// The read pool and statement timeout from the configuration.
@@ -217,6 +241,7 @@ async fn serve(
     recorder: writer::Recorder,
     prometheus: metrics_exporter_prometheus::PrometheusHandle,
     upstream: heliport_gateway::upstream::Upstream,
+    workers: Arc<Workers>,
 ) -> Result<(), BoxError> {
     let auth_mode: AuthMode = cfg.auth.mode.parse()?;
     let providers = providers(&cfg)?;
@@ -324,6 +349,7 @@ async fn serve(
         shutdown_grace: Duration::from_secs(cfg.gateway.shutdown_grace_secs),
         http2_max_streams: cfg.gateway.http2_max_streams,
         tls,
+        workers: Some(workers),
     };
     let _trimmer = crate::memory::spawn_trimmer(
         heliport_gateway::listener::open_connections,
@@ -384,7 +410,10 @@ fn export_config(cfg: &Config) -> Result<heliport_gateway::export::ExportConfig,
 /// The upstream client: trust (`gateway.tls_roots`, `gateway.ca_bundle`),
 /// egress proxies (`gateway.proxy`, else the environment) and the providers
 /// whose certificates are not verified, each said in the log at start.
-fn upstream(cfg: &Config) -> Result<heliport_gateway::upstream::Upstream, BoxError> {
+fn upstream(
+    cfg: &Config,
+    request_threads: usize,
+) -> Result<heliport_gateway::upstream::Upstream, BoxError> {
     use heliport_gateway::upstream::{ProxyConfig, Trust, UpstreamConfig};
     let proxy = match cfg.gateway.proxy.as_deref().map(str::trim) {
         None => ProxyConfig::Environment,
@@ -408,6 +437,7 @@ fn upstream(cfg: &Config) -> Result<heliport_gateway::upstream::Upstream, BoxErr
         },
         proxy,
         insecure_providers: insecure.clone(),
+        request_threads,
     })?;
     for line in &upstream.summary {
         tracing::info!("{line}");

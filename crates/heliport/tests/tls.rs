@@ -179,14 +179,21 @@ async fn the_system_store_is_used_when_asked() {
 }
 
 #[tokio::test]
-async fn a_hundred_sequential_calls_share_one_connection() {
+async fn a_hundred_sequential_calls_share_one_connection_a_request_thread() {
     let ca = Ca::new("heliport test CA");
     let leaf = ca.leaf(&[]);
     let dir = temp_dir();
     let bundle = write(&dir, "ca.pem", &ca.pem());
     for h2 in [true, false] {
         let mock = tls_mock(&leaf, h2).await;
-        let h = Heliport::start(&mock, &[("HELIPORT_CA_BUNDLE", &bundle)]);
+        // Each request thread keeps upstream pools of its own.
+        let h = Heliport::start(
+            &mock,
+            &[
+                ("HELIPORT_CA_BUNDLE", &bundle),
+                ("HELIPORT_REQUEST_THREADS", "2"),
+            ],
+        );
         for i in 0..100 {
             let stream = i % 2 == 1;
             let (status, headers, _) = chat(&h, "/v1/chat/completions", &[], stream).await;
@@ -199,10 +206,10 @@ async fn a_hundred_sequential_calls_share_one_connection() {
                 h.record(headers["helicone-id"].to_str().unwrap()).await;
             }
         }
-        assert_eq!(
-            mock.connections(),
-            1,
-            "h2={h2}: 100 sequential calls must reuse one upstream connection"
+        let upstream = mock.connections();
+        assert!(
+            (1..=2).contains(&upstream),
+            "h2={h2}: 100 sequential calls must reuse one upstream connection a request thread, made {upstream}"
         );
     }
 }
@@ -213,7 +220,14 @@ async fn a_client_that_leaves_an_h2_stream_resets_only_that_stream() {
     let mock = tls_mock(&ca.leaf(&[]), true).await;
     let dir = temp_dir();
     let bundle = write(&dir, "ca.pem", &ca.pem());
-    let h = Heliport::start(&mock, &[("HELIPORT_CA_BUNDLE", &bundle)]);
+    // One request thread: its pool is the one both calls below use.
+    let h = Heliport::start(
+        &mock,
+        &[
+            ("HELIPORT_CA_BUNDLE", &bundle),
+            ("HELIPORT_REQUEST_THREADS", "1"),
+        ],
+    );
     let a = auth(&h);
     let resp = start(
         "POST",
@@ -493,6 +507,8 @@ async fn https_goes_through_a_connect_tunnel_with_the_proxy_credentials() {
             ("HELIPORT_CA_BUNDLE", &bundle),
             ("HTTPS_PROXY", &proxy_url),
             ("HELIPORT_LOG", "info"),
+            // One request thread, so one pool: the tunnel is reused.
+            ("HELIPORT_REQUEST_THREADS", "1"),
         ]),
     );
     for stream in [false, true, false] {

@@ -147,6 +147,10 @@ pub struct UpstreamConfig {
     pub proxy: ProxyConfig,
     /// Providers whose certificates are not verified.
     pub insecure_providers: Vec<String>,
+    /// Request threads ([`crate::workers::Workers`]): each gets pools of its
+    /// own, so an upstream connection is polled on the thread whose requests
+    /// use it. Other threads share one set.
+    pub request_threads: usize,
 }
 
 impl UpstreamConfig {
@@ -157,6 +161,7 @@ impl UpstreamConfig {
             trust: Trust::default(),
             proxy: ProxyConfig::Environment,
             insecure_providers: Vec::new(),
+            request_threads: 0,
         }
     }
 }
@@ -169,10 +174,18 @@ const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pools by trust and address policy: one for operator-configured providers,
 /// one (guarded) for URLs clients supply, and one for `tls_insecure` providers.
 #[derive(Clone)]
-pub struct Upstream {
+struct Pools {
     open: OpenClient,
     guarded: GuardedClient,
     insecure: Option<OpenClient>,
+}
+
+/// The upstream client: a set of [`Pools`] per request thread, and one for
+/// every other thread.
+#[derive(Clone)]
+pub struct Upstream {
+    shared: Pools,
+    per_thread: Arc<[Pools]>,
     insecure_providers: Arc<[String]>,
     proxies: Option<Arc<Matcher>>,
     /// What the start-up log says about trust and proxies.
@@ -236,20 +249,28 @@ impl Upstream {
                 false,
             )
         };
-        let guarded = egress::Egress::new(
-            tcp(
-                HttpConnector::new_with_resolver(GuardedResolver),
-                cfg.connect_timeout,
-            ),
-            to_proxy(),
-            proxies.matcher.clone(),
-            true,
-        );
-        let insecure = if cfg.insecure_providers.is_empty() {
+        let guarded = || {
+            egress::Egress::new(
+                tcp(
+                    HttpConnector::new_with_resolver(GuardedResolver),
+                    cfg.connect_timeout,
+                ),
+                to_proxy(),
+                proxies.matcher.clone(),
+                true,
+            )
+        };
+        let insecure_config = if cfg.insecure_providers.is_empty() {
             None
         } else {
-            let config = tls::insecure_client_config().map_err(|e| format!("TLS: {e}"))?;
-            Some(client(https(egress_open(), config)))
+            Some(tls::insecure_client_config().map_err(|e| format!("TLS: {e}"))?)
+        };
+        let pools = || Pools {
+            open: client(https(egress_open(), verified.clone())),
+            guarded: client(https(guarded(), verified.clone())),
+            insecure: insecure_config
+                .as_ref()
+                .map(|c| client(https(egress_open(), c.clone()))),
         };
         let mut summary = vec![format!(
             "upstream TLS trusts {}",
@@ -266,18 +287,25 @@ impl Upstream {
         )];
         summary.extend(proxies.summary.iter().map(|s| format!("egress proxy: {s}")));
         Ok(Upstream {
-            open: client(https(egress_open(), verified.clone())),
-            guarded: client(https(guarded, verified)),
-            insecure,
+            shared: pools(),
+            per_thread: (0..cfg.request_threads).map(|_| pools()).collect(),
             insecure_providers: cfg.insecure_providers.clone().into(),
             proxies: proxies.matcher,
             summary,
         })
     }
 
+    /// This thread's pools.
+    fn pools(&self) -> &Pools {
+        crate::workers::worker_index()
+            .checked_sub(1)
+            .and_then(|i| self.per_thread.get(i))
+            .unwrap_or(&self.shared)
+    }
+
     /// The pool for an operator-configured route of `provider`.
     pub fn pool_for_provider(&self, provider: &str) -> Pool {
-        if self.insecure.is_some() && self.insecure_providers.iter().any(|p| p == provider) {
+        if self.shared.insecure.is_some() && self.insecure_providers.iter().any(|p| p == provider) {
             Pool::Insecure
         } else {
             Pool::Open
@@ -303,12 +331,13 @@ impl Upstream {
             }
         }
         let host = req.uri().host().unwrap_or_default().to_string();
-        let sent = match (pool, &self.insecure) {
-            (Pool::Guarded, _) => tokio::time::timeout(timeout, self.guarded.request(req)).await,
+        let pools = self.pools();
+        let sent = match (pool, &pools.insecure) {
+            (Pool::Guarded, _) => tokio::time::timeout(timeout, pools.guarded.request(req)).await,
             (Pool::Insecure, Some(insecure)) => {
                 tokio::time::timeout(timeout, insecure.request(req)).await
             }
-            _ => tokio::time::timeout(timeout, self.open.request(req)).await,
+            _ => tokio::time::timeout(timeout, pools.open.request(req)).await,
         };
         let Ok(res) = sent else {
             return Err(UpstreamError::Timeout(timeout));
