@@ -139,8 +139,16 @@ impl Workers {
     /// Stop every thread: what they still run is dropped. Waits for them.
     pub fn stop(&self) {
         let stops = std::mem::take(&mut *self.stops.lock().unwrap_or_else(PoisonError::into_inner));
-        for (stop, thread) in stops {
-            let _ = stop.send(());
+        // All at once: each may wait for its blocking work (DNS lookups,
+        // screening) up to the grace.
+        let threads: Vec<JoinHandle<()>> = stops
+            .into_iter()
+            .map(|(stop, thread)| {
+                let _ = stop.send(());
+                thread
+            })
+            .collect();
+        for thread in threads {
             if thread.join().is_err() {
                 tracing::error!("a request thread panicked");
             }

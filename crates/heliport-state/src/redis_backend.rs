@@ -62,6 +62,11 @@ struct Inner {
     /// The URL without credentials, for logs.
     url: String,
     started: AtomicBool,
+    /// The runtime that started the connector. Every exchange runs there:
+    /// the connection manager starts its reconnects on the runtime of the
+    /// call that meets the failure, and a request thread's runtime may stop
+    /// (at shutdown) while others still use the connection.
+    home: OnceLock<tokio::runtime::Handle>,
 }
 
 impl Inner {
@@ -147,6 +152,7 @@ impl RedisConnection {
                 timeout: timeout.max(Duration::from_millis(1)),
                 url: shown,
                 started: AtomicBool::new(false),
+                home: OnceLock::new(),
             }),
         };
         if tokio::runtime::Handle::try_current().is_ok() {
@@ -185,8 +191,14 @@ impl RedisConnection {
         if self.inner.started.swap(true, Ordering::SeqCst) {
             return;
         }
+        let Ok(home) = tokio::runtime::Handle::try_current() else {
+            // Outside a runtime: the first call, inside one, starts it.
+            self.inner.started.store(false, Ordering::SeqCst);
+            return;
+        };
+        let _ = self.inner.home.set(home.clone());
         // Only a weak reference: dropping the last handle ends the task.
-        tokio::spawn(connect_and_watch(Arc::downgrade(&self.inner)));
+        home.spawn(connect_and_watch(Arc::downgrade(&self.inner)));
     }
 
     /// Run one exchange with Redis: "not connected" before the first
@@ -194,14 +206,23 @@ impl RedisConnection {
     async fn call<T, F, Fut>(&self, op: &'static str, exchange: F) -> Result<T, StateError>
     where
         F: FnOnce(ConnectionManager) -> Fut,
-        Fut: Future<Output = Result<T, RedisError>>,
+        Fut: Future<Output = Result<T, RedisError>> + Send + 'static,
+        T: Send + 'static,
     {
         self.start();
-        let Some(manager) = self.inner.manager.get() else {
+        let (Some(manager), Some(home)) = (self.inner.manager.get(), self.inner.home.get()) else {
             count_error(op);
             return Err(StateError::Redis("not connected".to_string()));
         };
-        match tokio::time::timeout(self.inner.timeout, exchange(manager.clone())).await {
+        let exchange = tokio::time::timeout(self.inner.timeout, exchange(manager.clone()));
+        let outcome = match home.spawn(exchange).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                count_error(op);
+                return Err(StateError::Redis(format!("the redis exchange ended: {e}")));
+            }
+        };
+        match outcome {
             Ok(Ok(value)) => {
                 self.inner.mark(true);
                 Ok(value)

@@ -50,6 +50,22 @@ pub fn limit_malloc_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn limit_malloc_arenas() {}
 
+/// Arenas for `request_threads` request threads when the configuration asks
+/// for another number than one per core; call before they start.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[expect(unsafe_code, reason = "mallopt is the only way to tune glibc's arenas")]
+pub fn arenas_for(request_threads: usize) {
+    let arenas = i32::try_from(request_threads.saturating_add(3)).unwrap_or(i32::MAX);
+    // SAFETY: mallopt takes glibc's own lock; the limit applies to arenas
+    // made from now on.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn arenas_for(_request_threads: usize) {}
+
 /// CPU cores this process may use.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)

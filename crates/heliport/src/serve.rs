@@ -170,9 +170,10 @@ pub fn serve_blocking(runtime: tokio::runtime::Runtime, cfg: Config) -> Result<(
     let _ = rustls::crypto::ring::default_provider().install_default();
     // Started before anything else makes threads, so each request thread
     // allocates from a malloc arena of its own (see memory.rs).
+    let threads = request_threads(&cfg);
+    crate::memory::arenas_for(threads);
     let workers = Arc::new(
-        Workers::start(request_threads(&cfg))
-            .map_err(|e| format!("cannot start the request threads: {e}"))?,
+        Workers::start(threads).map_err(|e| format!("cannot start the request threads: {e}"))?,
     );
     let prices = Arc::new(load_prices(&cfg)?);
     // Create and migrate the database before the writer opens its own connections.
