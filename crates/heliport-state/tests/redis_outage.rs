@@ -241,3 +241,45 @@ async fn the_handle_recovers_when_redis_appears_and_after_it_restarts() {
     assert!(answers_within(&limiter, &key, Duration::from_secs(10)).await);
     assert!(connection.is_connected());
 }
+
+/// heliport serves requests on threads of their own, each with a runtime
+/// that stops at shutdown; the connection is shared by all of them.
+#[tokio::test]
+async fn a_runtime_that_met_the_failure_and_stopped_does_not_take_the_connection_with_it() {
+    if !support::redis_server_installed() {
+        eprintln!("skipped: no redis-server binary to start");
+        return;
+    }
+    let port = support::free_port();
+    let server = OwnRedis::start(port).unwrap();
+    let connection = RedisConnection::new(&format!("redis://127.0.0.1:{port}"), TIMEOUT).unwrap();
+    assert!(connection.wait_connected(Duration::from_secs(10)).await);
+    let limiter = RedisLimiter::new(connection.clone());
+    let key = key();
+    assert!(answers_within(&limiter, &key, Duration::from_secs(5)).await);
+
+    // Redis goes away while another runtime is the one calling: its calls
+    // meet the failure (and start the reconnects); then that runtime stops.
+    drop(server);
+    let other = RedisLimiter::new(connection.clone());
+    let other_key = key.clone();
+    tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for _ in 0..10 {
+                assert!(other.admit(&other_key, minute(), 100, 1).await.is_err());
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+        });
+    })
+    .await
+    .unwrap();
+
+    // Redis comes back: calls from the runtime still running reconnect.
+    let _server = OwnRedis::start(port).unwrap();
+    assert!(answers_within(&limiter, &key, Duration::from_secs(10)).await);
+    assert!(connection.is_connected());
+}
