@@ -26,6 +26,7 @@ pub mod error;
 pub mod keys;
 pub mod model;
 pub mod rollup;
+mod spill;
 pub mod spool;
 pub mod sql;
 pub mod sqlite;

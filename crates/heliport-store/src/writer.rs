@@ -1,11 +1,13 @@
 //! The recording pipeline: a bounded queue the hot path drops exchanges into
 //! without waiting, and one writer task that finalizes them into records and
 //! writes them in batches. When the store fails, batches go to the spool,
-//! which is written back first whenever the store answers again.
+//! which is written back first whenever the store answers again. When the
+//! writer falls behind and the queue is full, records go to the spool too,
+//! through a queue of their own ([`crate::spill`]).
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use heliport_core::options::PosthogOptions;
@@ -15,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::budget::ByteBudget;
 use crate::error::StoreError;
+use crate::spill::{Overflow, Spiller};
 use crate::spool::{Spool, SpoolError};
 use crate::sqlite::sink::PromptVersionCache;
 
@@ -62,9 +65,9 @@ impl Default for WriterConfig {
 
 /// An exchange with the bytes it holds, counted against the queue budget
 /// until it is written.
-struct Queued {
-    exchange: Exchange,
-    weight: usize,
+pub(crate) struct Queued {
+    pub(crate) exchange: Exchange,
+    pub(crate) weight: usize,
 }
 
 /// The hot path's handle: hands an exchange to the writer, never waits.
@@ -72,6 +75,7 @@ struct Queued {
 pub struct Recorder {
     tx: mpsc::UnboundedSender<Queued>,
     budget: Arc<ByteBudget>,
+    overflow: Overflow,
 }
 
 impl Recorder {
@@ -80,13 +84,18 @@ impl Recorder {
         self.budget.used()
     }
 
-    /// Queues an exchange for recording; drops (and counts) it when the queue is full.
+    /// Queues an exchange for recording. When the queue is full it goes to
+    /// the spool instead; only when that queue is full too is it dropped
+    /// (and counted).
     pub fn record(&self, exchange: Exchange) {
         let weight = exchange.weight();
         if !self.budget.try_take(weight) {
+            let Some(exchange) = self.overflow.take(exchange, weight) else {
+                return;
+            };
             metrics::counter!("heliport_records_dropped_total").increment(1);
             if drop_log_due() {
-                tracing::error!(request_id = %exchange.request_id, queued_bytes = self.budget.used(), "record queue full: records are being dropped (see heliport_records_dropped_total; recording.queue_max_bytes)");
+                tracing::error!(request_id = %exchange.request_id, queued_bytes = self.budget.used(), "record queue and spool queue full: records are being dropped (see heliport_records_dropped_total; recording.queue_max_bytes)");
             }
             return;
         }
@@ -108,7 +117,7 @@ impl Recorder {
 
 /// At most one drop message a second: under overload, logging every drop would
 /// only add to the load.
-fn drop_log_due() -> bool {
+pub(crate) fn drop_log_due() -> bool {
     use std::sync::atomic::{AtomicU64, Ordering};
     static LAST: AtomicU64 = AtomicU64::new(0);
     let now = std::time::SystemTime::now()
@@ -126,11 +135,21 @@ fn drop_log_due() -> bool {
 pub struct WriterHandle {
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    spiller: Spiller,
 }
 
 impl WriterHandle {
     /// Stop after writing everything already queued.
     pub async fn shutdown(self) {
+        // What waits to be spooled is spooled first: the writer's last
+        // replay then stores it.
+        let spiller = self.spiller;
+        if tokio::task::spawn_blocking(move || spiller.stop())
+            .await
+            .is_err()
+        {
+            tracing::error!("the spool queue's thread ended abnormally");
+        }
         let _ = self.shutdown.send(true);
         if let Err(e) = self.task.await {
             tracing::error!(error = %e, "record writer ended abnormally");
@@ -162,7 +181,10 @@ pub fn start_with<S: RecordSink>(
     cfg: WriterConfig,
     after: Option<Arc<dyn AfterRecording>>,
 ) -> std::io::Result<(Recorder, WriterHandle)> {
-    let spool = Spool::open(&cfg.spool_path, cfg.spool_max_bytes)?;
+    let spool = Arc::new(Mutex::new(Spool::open(
+        &cfg.spool_path,
+        cfg.spool_max_bytes,
+    )?));
     // Exported from the start, so a dashboard shows 0 rather than nothing.
     for name in [
         "heliport_records_queued_total",
@@ -172,23 +194,76 @@ pub fn start_with<S: RecordSink>(
     ] {
         metrics::counter!(name).increment(0);
     }
-    metrics::gauge!("heliport_spool_pending").set(spool.pending() as f64);
+    metrics::gauge!("heliport_spool_pending").set(pending(&spool) as f64);
     metrics::gauge!("heliport_record_queue_bytes").set(0.0);
     let (tx, rx) = mpsc::unbounded_channel();
     let budget = Arc::new(ByteBudget::new(cfg.queue_max_bytes));
+    let (overflow, spiller) = crate::spill::start(
+        cfg.queue_max_bytes,
+        spool.clone(),
+        prices.clone(),
+        after.clone(),
+        cfg.spool_path.clone(),
+    )?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let writer = Writer {
         after,
         budget: budget.clone(),
         sink,
         prices,
-        spool: Some(spool),
+        spool,
         versions: PromptVersionCache::default(),
         cfg,
         last_replay_attempt: None,
     };
     let task = tokio::spawn(writer.run(rx, shutdown_rx));
-    Ok((Recorder { tx, budget }, WriterHandle { shutdown, task }))
+    Ok((
+        Recorder {
+            tx,
+            budget,
+            overflow,
+        },
+        WriterHandle {
+            shutdown,
+            task,
+            spiller,
+        },
+    ))
+}
+
+/// Records waiting in the spool.
+fn pending(spool: &Mutex<Spool>) -> u64 {
+    spool
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pending()
+}
+
+/// Finalize exchanges into records, each with where its PostHog event goes.
+/// A parser bug on one odd answer drops that record (counted), not the batch.
+pub(crate) fn finalize_all(
+    batch: impl Iterator<Item = Exchange>,
+    prices: &PriceTable,
+) -> (Vec<RequestRecord>, Vec<Option<PosthogOptions>>) {
+    let mut posthog = Vec::new();
+    let records = batch
+        .filter_map(|mut ex| {
+            let id = ex.request_id;
+            let destination = ex.posthog.take();
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ex.finalize(prices))) {
+                Ok(r) => {
+                    posthog.push(destination);
+                    Some(r)
+                }
+                Err(_) => {
+                    metrics::counter!("heliport_records_dropped_total").increment(1);
+                    tracing::error!(request_id = %id, "finalizing a record panicked: record dropped");
+                    None
+                }
+            }
+        })
+        .collect();
+    (records, posthog)
 }
 
 struct Writer<S> {
@@ -196,8 +271,8 @@ struct Writer<S> {
     budget: Arc<ByteBudget>,
     sink: S,
     prices: Arc<PriceTable>,
-    /// `None` only while a blocking spool operation holds it.
-    spool: Option<Spool>,
+    /// Shared with the spool queue's thread, which appends to it.
+    spool: Arc<Mutex<Spool>>,
     versions: PromptVersionCache,
     cfg: WriterConfig,
     last_replay_attempt: Option<Instant>,
@@ -248,6 +323,10 @@ impl<S: RecordSink> Writer<S> {
             self.write(std::mem::take(&mut batch)).await;
             self.maybe_replay().await;
         }
+        // The queue may close (every recorder dropped) while the spool queue
+        // still appends what it took: the last replay waits for the signal
+        // that comes once it is done (or for the handle to be dropped).
+        let _ = shutdown.wait_for(|stop| *stop).await;
         // Shutting down: everything already queued is written before we stop.
         rx.close();
         while let Some(ex) = rx.recv().await {
@@ -273,28 +352,9 @@ impl<S: RecordSink> Writer<S> {
     }
 
     async fn write_exchanges(&mut self, batch: impl Iterator<Item = Exchange>) {
-        let prices = &self.prices;
-        let mut posthog = Vec::new();
-        let mut records: Vec<RequestRecord> = batch
-            .filter_map(|mut ex| {
-                let id = ex.request_id;
-                let destination = ex.posthog.take();
-                // A parser bug on one odd answer must not take the writer down with it.
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ex.finalize(prices))) {
-                    Ok(r) => {
-                        posthog.push(destination);
-                        Some(r)
-                    }
-                    Err(_) => {
-                        metrics::counter!("heliport_records_dropped_total").increment(1);
-                        tracing::error!(request_id = %id, "finalizing a record panicked: record dropped");
-                        None
-                    }
-                }
-            })
-            .collect();
+        let (mut records, posthog) = finalize_all(batch, &self.prices);
         // Records wait behind the spool so they are stored in order.
-        let spool_pending = self.spool.as_ref().is_some_and(|s| s.pending() > 0);
+        let spool_pending = pending(&self.spool) > 0;
         let mut stored = false;
         if !spool_pending {
             match self
@@ -329,18 +389,16 @@ impl<S: RecordSink> Writer<S> {
         &mut self,
         op: impl FnOnce(&mut Spool) -> T + Send + 'static,
     ) -> Option<T> {
-        let mut spool = self.spool.take()?;
+        let spool = self.spool.clone();
         match tokio::task::spawn_blocking(move || {
+            let mut spool = spool.lock().unwrap_or_else(PoisonError::into_inner);
             let r = op(&mut spool);
-            (spool, r)
+            metrics::gauge!("heliport_spool_pending").set(spool.pending() as f64);
+            r
         })
         .await
         {
-            Ok((spool, r)) => {
-                metrics::gauge!("heliport_spool_pending").set(spool.pending() as f64);
-                self.spool = Some(spool);
-                Some(r)
-            }
+            Ok(r) => Some(r),
             Err(e) => {
                 tracing::error!(error = %e, "spool task failed");
                 None
@@ -384,7 +442,7 @@ impl<S: RecordSink> Writer<S> {
     }
 
     async fn maybe_replay(&mut self) {
-        let pending = self.spool.as_ref().is_some_and(|s| s.pending() > 0);
+        let pending = pending(&self.spool) > 0;
         let due = self
             .last_replay_attempt
             .is_none_or(|t| t.elapsed() >= self.cfg.spool_retry);
@@ -398,7 +456,7 @@ impl<S: RecordSink> Writer<S> {
     async fn replay_spool(&mut self) {
         self.last_replay_attempt = Some(Instant::now());
         let batch = self.cfg.batch_size.max(1);
-        while self.spool.as_ref().is_some_and(|s| s.pending() > 0) {
+        while pending(&self.spool) > 0 {
             let mut written = 0u64;
             loop {
                 let (mut records, corrupt) = match self
@@ -573,6 +631,7 @@ mod tests {
         };
         let mut c = cfg(&dir);
         c.queue_max_bytes = 1 << 20;
+        c.spool_max_bytes = 64 << 20;
         let (rec, handle) = start(sink.clone(), prices, c).unwrap();
         let body = bytes::Bytes::from(vec![b'x'; 300 << 10]);
         for i in 0..10 {
@@ -581,11 +640,60 @@ mod tests {
             ex.admit_request_body(&body, None);
             rec.record(ex);
         }
-        // 300 KiB each against 1 MiB: three fit, the rest are dropped.
+        // 300 KiB each against 1 MiB: three fit in the queue, three more in
+        // the spool queue (its budget is the same), the rest are dropped.
+        // The spooled ones are stored once the writer gets to them.
         sink.gate.add_permits(100);
         drop(rec);
         handle.shutdown().await;
-        assert_eq!(sink.stored.lock().unwrap().len(), 3);
+        assert_eq!(sink.stored.lock().unwrap().len(), 6);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn records_the_queue_cannot_hold_go_to_the_spool_and_are_all_stored() {
+        let dir = std::env::temp_dir().join(format!("heliport-writer-{}", uuid::Uuid::new_v4()));
+        let prices = Arc::new(PriceTable::builtin().unwrap());
+        // The store takes nothing until let go: a writer stuck on a slow disk.
+        let sink = GatedSink {
+            gate: Arc::new(tokio::sync::Semaphore::new(0)),
+            stored: Arc::default(),
+        };
+        let mut c = cfg(&dir);
+        c.queue_max_bytes = 64 << 10;
+        c.spool_max_bytes = 64 << 20;
+        let (rec, handle) = start(sink.clone(), prices, c).unwrap();
+        let body = bytes::Bytes::from(vec![b'x'; 4 << 10]);
+        let mut ids = Vec::new();
+        for i in 0..200 {
+            let mut ex = exchange(i);
+            ex.admit_request_body(&body, None);
+            ids.push(ex.uid);
+            rec.record(ex);
+            // Requests arrive at a rate: the spool queue (as small as the
+            // queue here) is emptied as they come.
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        // Most went to the spool, fsynced, while the store was stuck.
+        let spool_path = dir.join("test.spool");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let lines =
+            || std::fs::read(&spool_path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+        while lines() < 100 {
+            assert!(Instant::now() < deadline, "nothing reached the spool");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The store recovers: every record is stored, none twice.
+        sink.gate.add_permits(10_000);
+        drop(rec);
+        handle.shutdown().await;
+        let stored = sink.stored.lock().unwrap();
+        let mut got: Vec<_> = stored.iter().map(|r| r.uid).collect();
+        got.sort_unstable();
+        got.dedup();
+        ids.sort_unstable();
+        assert_eq!(got, ids);
+        drop(stored);
         let _ = std::fs::remove_dir_all(dir);
     }
 
