@@ -36,6 +36,11 @@ pub(crate) struct Overflow {
 }
 
 impl Overflow {
+    /// Bytes of records waiting to be spooled.
+    pub(crate) fn used(&self) -> usize {
+        self.budget.used()
+    }
+
     /// Queue `exchange` for the spool; given back when this queue is full too.
     pub(crate) fn take(&self, exchange: Exchange, weight: usize) -> Option<Exchange> {
         if !self.budget.try_take(weight) {

@@ -76,12 +76,21 @@ pub struct Recorder {
     tx: mpsc::UnboundedSender<Queued>,
     budget: Arc<ByteBudget>,
     overflow: Overflow,
+    spool: Arc<Mutex<Spool>>,
 }
 
 impl Recorder {
     /// Bytes of records waiting for (or being written by) the writer.
     pub fn queued_bytes(&self) -> usize {
         self.budget.used()
+    }
+
+    /// Bytes of records not stored yet, wherever they wait: the queue, the
+    /// spool queue and the spool file (which the writer reads back in
+    /// batches). The spool's size is left out while the spool is busy.
+    pub fn backlog_bytes(&self) -> usize {
+        let spooled = self.spool.try_lock().map_or(0, |s| s.bytes());
+        self.budget.used() + self.overflow.used() + usize::try_from(spooled).unwrap_or(usize::MAX)
     }
 
     /// Queues an exchange for recording. When the queue is full it goes to
@@ -211,7 +220,7 @@ pub fn start_with<S: RecordSink>(
         budget: budget.clone(),
         sink,
         prices,
-        spool,
+        spool: spool.clone(),
         versions: PromptVersionCache::default(),
         cfg,
         last_replay_attempt: None,
@@ -222,6 +231,7 @@ pub fn start_with<S: RecordSink>(
             tx,
             budget,
             overflow,
+            spool,
         },
         WriterHandle {
             shutdown,
@@ -683,10 +693,14 @@ mod tests {
             assert!(Instant::now() < deadline, "nothing reached the spool");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        // The store recovers: every record is stored, none twice.
+        // The store recovers: every record is stored, none twice, and
+        // nothing is left waiting anywhere.
+        assert!(rec.backlog_bytes() > 0);
+        let watcher = rec.clone();
         sink.gate.add_permits(10_000);
         drop(rec);
         handle.shutdown().await;
+        assert_eq!(watcher.backlog_bytes(), 0);
         let stored = sink.stored.lock().unwrap();
         let mut got: Vec<_> = stored.iter().map(|r| r.uid).collect();
         got.sort_unstable();

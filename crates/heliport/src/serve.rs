@@ -355,7 +355,7 @@ async fn serve(
     let _trimmer = crate::memory::spawn_trimmer(
         heliport_gateway::listener::open_connections,
         heliport_gateway::listener::peak_connections_since_last,
-        move || queue.queued_bytes(),
+        move || queue.backlog_bytes(),
     );
     heliport_gateway::listener::serve(listener, app, listener_cfg, shutdown_signal()).await;
     Ok(())
