@@ -145,6 +145,11 @@ impl Worker {
                 Err(RecvTimeoutError::Disconnected) => return,
             };
             self.spool_batch(first);
+            // Records may keep coming while stopping: what came is spooled
+            // below, and the stop does not wait on a quiet moment.
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
         }
         // Stopping: what is still queued is spooled too.
         while let Ok(first) = self.rx.try_recv() {

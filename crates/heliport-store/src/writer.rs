@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -77,6 +78,9 @@ pub struct Recorder {
     budget: Arc<ByteBudget>,
     overflow: Overflow,
     spool: Arc<Mutex<Spool>>,
+    /// The spool's size when last read: it is busy (appending, replaying)
+    /// exactly while it matters.
+    spool_bytes: Arc<AtomicU64>,
 }
 
 impl Recorder {
@@ -87,9 +91,15 @@ impl Recorder {
 
     /// Bytes of records not stored yet, wherever they wait: the queue, the
     /// spool queue and the spool file (which the writer reads back in
-    /// batches). The spool's size is left out while the spool is busy.
+    /// batches). While the spool is busy its size is the one last read.
     pub fn backlog_bytes(&self) -> usize {
-        let spooled = self.spool.try_lock().map_or(0, |s| s.bytes());
+        let spooled = match self.spool.try_lock() {
+            Ok(s) => {
+                self.spool_bytes.store(s.bytes(), Ordering::Relaxed);
+                s.bytes()
+            }
+            Err(_) => self.spool_bytes.load(Ordering::Relaxed),
+        };
         self.budget.used() + self.overflow.used() + usize::try_from(spooled).unwrap_or(usize::MAX)
     }
 
@@ -127,7 +137,6 @@ impl Recorder {
 /// At most one drop message a second: under overload, logging every drop would
 /// only add to the load.
 pub(crate) fn drop_log_due() -> bool {
-    use std::sync::atomic::{AtomicU64, Ordering};
     static LAST: AtomicU64 = AtomicU64::new(0);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -232,6 +241,7 @@ pub fn start_with<S: RecordSink>(
             budget,
             overflow,
             spool,
+            spool_bytes: Arc::default(),
         },
         WriterHandle {
             shutdown,
@@ -641,7 +651,8 @@ mod tests {
         };
         let mut c = cfg(&dir);
         c.queue_max_bytes = 1 << 20;
-        c.spool_max_bytes = 64 << 20;
+        // The spool refuses them all: what is stored is what the queue held.
+        c.spool_max_bytes = 1 << 10;
         let (rec, handle) = start(sink.clone(), prices, c).unwrap();
         let body = bytes::Bytes::from(vec![b'x'; 300 << 10]);
         for i in 0..10 {
@@ -650,13 +661,12 @@ mod tests {
             ex.admit_request_body(&body, None);
             rec.record(ex);
         }
-        // 300 KiB each against 1 MiB: three fit in the queue, three more in
-        // the spool queue (its budget is the same), the rest are dropped.
-        // The spooled ones are stored once the writer gets to them.
+        // 300 KiB each against 1 MiB: three fit in the queue; the rest go to
+        // the spool queue, or are dropped, and the spool has no room.
         sink.gate.add_permits(100);
         drop(rec);
         handle.shutdown().await;
-        assert_eq!(sink.stored.lock().unwrap().len(), 6);
+        assert_eq!(sink.stored.lock().unwrap().len(), 3);
         let _ = std::fs::remove_dir_all(dir);
     }
 
