@@ -84,8 +84,8 @@ fn providers(cfg: &Config) -> Result<Providers, BoxError> {
 /// The record writer, on a thread and runtime of its own with its own database
 /// connections: finalizing records (parsing, estimating, pricing) never takes
 /// a request worker, API queries never starve it of connections, and it
-/// outlives the request runtime, so requests still open at shutdown are
-/// recorded (as cancelled) when that runtime drops them.
+/// outlives the request threads, so requests still open at shutdown are
+/// recorded (as cancelled) when their runtimes drop them.
 struct WriterThread {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -159,7 +159,8 @@ impl WriterThread {
     }
 }
 
-/// `heliport serve`: owns the request runtime so that the writer can outlive it.
+/// `heliport serve`: owns the runtimes (the main one and the request
+/// threads) so that the writer can outlive them.
 pub fn serve_blocking(runtime: tokio::runtime::Runtime, cfg: Config) -> Result<(), BoxError> {
     crate::init_logging(&cfg.log, &cfg.log_format);
     // Installed before the writer starts, so every series it names exists
@@ -182,7 +183,7 @@ pub fn serve_blocking(runtime: tokio::runtime::Runtime, cfg: Config) -> Result<(
         store_options(&cfg),
     ))?;
     let upstream = upstream(&cfg, workers.len())?;
-    // The exporters run on the request runtime; the writer hands them what it recorded.
+    // The exporters run on the main runtime; the writer hands them what it recorded.
     let exporters = {
         let export_cfg = export_config(&cfg)?;
         let _guard = runtime.enter();
