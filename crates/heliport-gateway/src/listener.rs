@@ -258,7 +258,6 @@ pub async fn serve(
                     Ok(tcp) => tcp,
                     Err(e) => {
                         tracing::debug!(error = %e, "cannot serve a connection on a request thread");
-                        drop(permit);
                         return;
                     }
                 },

@@ -9,7 +9,7 @@
 //! request path: the hot path only moves the exchange into a channel.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -20,7 +20,7 @@ use heliport_core::record::Exchange;
 
 use crate::budget::ByteBudget;
 use crate::spool::{Spool, SpoolError};
-use crate::writer::{drop_log_due, finalize_all, AfterRecording, Queued};
+use crate::writer::{drop_log_due, finalize_all, once_per, AfterRecording, Queued};
 
 /// Records appended to the spool in one write (and one fsync).
 const BATCH: usize = 512;
@@ -63,17 +63,8 @@ impl Overflow {
 
 /// At most one message a minute while records go to the spool.
 fn spill_log_due() -> bool {
-    use std::sync::atomic::AtomicU64;
     static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() / 60)
-        .unwrap_or(0);
-    let last = LAST.load(Ordering::Relaxed);
-    now != last
-        && LAST
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
+    once_per(&LAST, 60)
 }
 
 /// The spool queue's thread.

@@ -138,14 +138,20 @@ impl Recorder {
 /// only add to the load.
 pub(crate) fn drop_log_due() -> bool {
     static LAST: AtomicU64 = AtomicU64::new(0);
+    once_per(&LAST, 1)
+}
+
+/// Whether `secs` seconds of the clock have turned since `last` was taken;
+/// takes it if so (one caller wins).
+pub(crate) fn once_per(last: &AtomicU64, secs: u64) -> bool {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_secs() / secs.max(1))
         .unwrap_or(0);
-    let last = LAST.load(Ordering::Relaxed);
-    now != last
-        && LAST
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+    let seen = last.load(Ordering::Relaxed);
+    now != seen
+        && last
+            .compare_exchange(seen, now, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
 }
 
@@ -629,6 +635,16 @@ mod tests {
         stored: Arc<Mutex<Vec<RequestRecord>>>,
     }
 
+    impl GatedSink {
+        /// Shut: it takes nothing until permits are added.
+        fn shut() -> GatedSink {
+            GatedSink {
+                gate: Arc::new(tokio::sync::Semaphore::new(0)),
+                stored: Arc::default(),
+            }
+        }
+    }
+
     impl RecordSink for GatedSink {
         async fn insert_records(
             &self,
@@ -645,10 +661,7 @@ mod tests {
     async fn the_queue_is_bounded_in_bytes() {
         let dir = std::env::temp_dir().join(format!("heliport-writer-{}", uuid::Uuid::new_v4()));
         let prices = Arc::new(PriceTable::builtin().unwrap());
-        let sink = GatedSink {
-            gate: Arc::new(tokio::sync::Semaphore::new(0)),
-            stored: Arc::default(),
-        };
+        let sink = GatedSink::shut();
         let mut c = cfg(&dir);
         c.queue_max_bytes = 1 << 20;
         // The spool refuses them all: what is stored is what the queue held.
@@ -675,10 +688,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("heliport-writer-{}", uuid::Uuid::new_v4()));
         let prices = Arc::new(PriceTable::builtin().unwrap());
         // The store takes nothing until let go: a writer stuck on a slow disk.
-        let sink = GatedSink {
-            gate: Arc::new(tokio::sync::Semaphore::new(0)),
-            stored: Arc::default(),
-        };
+        let sink = GatedSink::shut();
         let mut c = cfg(&dir);
         c.queue_max_bytes = 64 << 10;
         c.spool_max_bytes = 64 << 20;
