@@ -721,7 +721,39 @@ fn parse_doc(bytes: &[u8]) -> Option<Doc> {
     if !is_json_object(bytes) {
         return None;
     }
-    serde_json::from_slice(bytes).ok()
+    scan_doc(bytes).or_else(|| serde_json::from_slice(bytes).ok())
+}
+
+/// The `Doc` of an object read member by member: only the members it keeps
+/// are deserialized, the rest (the generated content, mostly) are skipped
+/// unread. `None` when the object is not well formed at the top level.
+fn scan_doc(bytes: &[u8]) -> Option<Doc> {
+    fn lax<'a, T: LaxTarget<'a>>(value: &'a [u8]) -> Lax<T> {
+        serde_json::from_slice(value).unwrap_or_default()
+    }
+    fn nested(value: &[u8]) -> Lax<Box<Doc>> {
+        Lax(is_json_object(value)
+            .then(|| scan_doc(value))
+            .flatten()
+            .map(Box::new))
+    }
+    let mut doc = Doc::default();
+    for (key, value) in crate::json_members::members(bytes)? {
+        match key {
+            b"model" => doc.model = lax(value),
+            b"modelVersion" => doc.model_version = lax(value),
+            b"service_tier" => doc.service_tier = lax(value),
+            b"type" => doc.kind = lax(value),
+            b"object" => doc.object = lax(value),
+            b"usage" => doc.usage = lax(value),
+            b"usageMetadata" => doc.usage_metadata = lax(value),
+            b"x_groq" => doc.x_groq = lax(value),
+            b"response" => doc.response = nested(value),
+            b"message" => doc.message = nested(value),
+            _ => {}
+        }
+    }
+    Some(doc)
 }
 
 /// A complete (non-streamed) JSON response body.
@@ -1553,6 +1585,31 @@ mod tests {
         assert_eq!(
             completion_text(ApiFlavor::OpenAiChat, OPENAI_CHAT_JSON.as_bytes(), false),
             "The capital of France is Paris."
+        );
+    }
+
+    #[test]
+    fn member_scan_reads_what_the_full_parse_reads() {
+        let full = |body: &str| {
+            let doc: Doc = serde_json::from_slice(body.as_bytes()).unwrap();
+            extract_doc(ApiFlavor::Unknown, &doc)
+        };
+        let anthropic = r#"{"type":"message","model":"claude-sonnet-4-5","content":[{"type":"text","text":"{\"usage\": \"not this\"}"}],"usage":{"input_tokens":12,"output_tokens":3,"cache_read_input_tokens":4}}"#;
+        let responses = r#"{"type":"response.completed","response":{"object":"response","model":"gpt-5","output":[{"content":[{"text":"]]}}"}]}],"usage":{"input_tokens":9,"output_tokens":2}}}"#;
+        for body in [OPENAI_CHAT_JSON, anthropic, responses] {
+            let scanned = extract_doc(ApiFlavor::Unknown, &scan_doc(body.as_bytes()).unwrap());
+            assert_eq!(scanned, full(body), "{body}");
+            assert!(scanned.usage.is_some(), "{body}");
+        }
+        // A key written with escapes is left to the full parse, which reads it.
+        let escaped =
+            r#"{"mod\u0065l":"gpt-4o","usage":{"prompt_tokens":1,"completion_tokens":1}}"#;
+        assert!(scan_doc(escaped.as_bytes()).is_none());
+        assert_eq!(
+            from_json(ApiFlavor::OpenAiChat, escaped.as_bytes())
+                .model
+                .as_deref(),
+            Some("gpt-4o")
         );
     }
 

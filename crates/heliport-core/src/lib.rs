@@ -12,6 +12,7 @@ pub mod estimate;
 pub mod extract;
 pub mod filter;
 pub mod injection;
+pub mod json_members;
 pub mod namespace;
 pub mod options;
 pub mod pricing;

@@ -1,0 +1,169 @@
+//! The top-level members of a JSON object, found without parsing the values
+//! in between: a provider's answer keeps its usage and model beside the
+//! generated content, and only those few members are worth deserializing.
+//!
+//! Values are skipped by their structure alone (strings jumped over with
+//! `memchr`, brackets counted), so skipping a long answer costs about one
+//! pass over its bytes and builds nothing. Only a document that is well
+//! formed at the top level is read: an unbalanced bracket, an unterminated
+//! string or anything after the closing brace gives `None`, and so does a
+//! key written with escapes (the caller then parses the document in full).
+
+/// Each `(key, value)` of the object in `doc`, in order: the key as written
+/// between its quotes, the value as its raw bytes (`"text"`, `{...}`, `12`).
+/// `None` when `doc` is not one well-formed object at the top level.
+pub fn members(doc: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+    let mut out = Vec::new();
+    let mut i = skip_ws(doc, 0);
+    if doc.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(doc, i + 1);
+    if doc.get(i) == Some(&b'}') {
+        return trailing_ws_only(doc, i + 1).then_some(out);
+    }
+    loop {
+        if doc.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = string_end(doc, i)?;
+        let key = doc.get(i + 1..key_end - 1)?;
+        if key.contains(&b'\\') {
+            return None;
+        }
+        i = skip_ws(doc, key_end);
+        if doc.get(i) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(doc, i + 1);
+        let end = value_end(doc, start)?;
+        out.push((key, doc.get(start..end)?));
+        i = skip_ws(doc, end);
+        match doc.get(i) {
+            Some(b',') => i = skip_ws(doc, i + 1),
+            Some(b'}') => return trailing_ws_only(doc, i + 1).then_some(out),
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+        i += 1;
+    }
+    i
+}
+
+fn trailing_ws_only(b: &[u8], i: usize) -> bool {
+    skip_ws(b, i) == b.len()
+}
+
+/// The index just past the closing quote of the string opening at `start`.
+fn string_end(b: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + 1;
+    loop {
+        let at = i + memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
+        if b.get(at) == Some(&b'"') {
+            return Some(at + 1);
+        }
+        // A backslash: whatever it escapes (a quote included) is skipped.
+        i = at + 2;
+    }
+}
+
+/// The index just past the value starting at `start`.
+fn value_end(b: &[u8], start: usize) -> Option<usize> {
+    match *b.get(start)? {
+        b'"' => string_end(b, start),
+        b'{' | b'[' => nested_end(b, start),
+        _ => {
+            let len = b
+                .get(start..)?
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'+' | b'.'))
+                .count();
+            (len > 0).then_some(start + len)
+        }
+    }
+}
+
+/// The index just past the object or array opening at `start`. Brackets of
+/// both kinds are counted together; in well-formed JSON they nest properly.
+fn nested_end(b: &[u8], start: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = start;
+    loop {
+        match *b.get(i)? {
+            b'"' => {
+                i = string_end(b, i)?;
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(doc: &str) -> Option<Vec<(String, String)>> {
+        members(doc.as_bytes()).map(|m| {
+            m.into_iter()
+                .map(|(k, v)| {
+                    (
+                        String::from_utf8(k.to_vec()).unwrap(),
+                        String::from_utf8(v.to_vec()).unwrap(),
+                    )
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn finds_each_member_with_its_raw_value() {
+        let doc = r#" { "id" : "a\"b}" , "choices":[{"text":"x]}\\"},[1,2]],
+            "usage":{"prompt_tokens":5},"n":-1.5e3,"ok":true,"none":null } "#;
+        assert_eq!(
+            keys(doc).unwrap(),
+            vec![
+                ("id".into(), r#""a\"b}""#.into()),
+                ("choices".into(), r#"[{"text":"x]}\\"},[1,2]]"#.into()),
+                ("usage".into(), r#"{"prompt_tokens":5}"#.into()),
+                ("n".into(), "-1.5e3".into()),
+                ("ok".into(), "true".into()),
+                ("none".into(), "null".into()),
+            ]
+        );
+        assert_eq!(keys("{}").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn refuses_what_is_not_one_well_formed_object() {
+        for bad in [
+            "",
+            "[1]",
+            "{",
+            r#"{"a":1"#,
+            r#"{"a":"unterminated}"#,
+            r#"{"a":{"b":1}"#,
+            r#"{"a":1} trailing"#,
+            r#"{"a" 1}"#,
+            r#"{"a":}"#,
+            r#"{"a":1,}"#,
+            r#"{a:1}"#,
+            // An escaped key is left to the full parser.
+            r#"{"mod\u0065l":"x"}"#,
+        ] {
+            assert_eq!(keys(bad), None, "{bad}");
+        }
+    }
+}
