@@ -724,36 +724,44 @@ fn parse_doc(bytes: &[u8]) -> Option<Doc> {
     scan_doc(bytes).or_else(|| serde_json::from_slice(bytes).ok())
 }
 
-/// The `Doc` of an object read member by member: only the members it keeps
-/// are deserialized, the rest (the generated content, mostly) are skipped
-/// unread. `None` when the object is not well formed at the top level.
-fn scan_doc(bytes: &[u8]) -> Option<Doc> {
-    fn lax<'a, T: LaxTarget<'a>>(value: &'a [u8]) -> Lax<T> {
-        serde_json::from_slice(value).unwrap_or_default()
+/// A `T` read member by member (`json_members`): `keep` deserializes the
+/// members `T` keeps, and the rest (the generated content or the prompt,
+/// mostly) are skipped unread. `None` when the object is not well formed at
+/// its top level or a key is escaped: the caller parses it in full then.
+fn read_members<T: Default>(bytes: &[u8], mut keep: impl FnMut(&mut T, &[u8], &[u8])) -> Option<T> {
+    let mut out = T::default();
+    for (key, value) in crate::json_members::members(bytes)? {
+        keep(&mut out, key, value);
     }
+    Some(out)
+}
+
+/// One member's value, read leniently.
+fn lax<'a, T: LaxTarget<'a>>(value: &'a [u8]) -> Lax<T> {
+    serde_json::from_slice(value).unwrap_or_default()
+}
+
+/// The `Doc` of an object, read member by member.
+fn scan_doc(bytes: &[u8]) -> Option<Doc> {
     fn nested(value: &[u8]) -> Lax<Box<Doc>> {
         Lax(is_json_object(value)
             .then(|| scan_doc(value))
             .flatten()
             .map(Box::new))
     }
-    let mut doc = Doc::default();
-    for (key, value) in crate::json_members::members(bytes)? {
-        match key {
-            b"model" => doc.model = lax(value),
-            b"modelVersion" => doc.model_version = lax(value),
-            b"service_tier" => doc.service_tier = lax(value),
-            b"type" => doc.kind = lax(value),
-            b"object" => doc.object = lax(value),
-            b"usage" => doc.usage = lax(value),
-            b"usageMetadata" => doc.usage_metadata = lax(value),
-            b"x_groq" => doc.x_groq = lax(value),
-            b"response" => doc.response = nested(value),
-            b"message" => doc.message = nested(value),
-            _ => {}
-        }
-    }
-    Some(doc)
+    read_members(bytes, |doc: &mut Doc, key, value| match key {
+        b"model" => doc.model = lax(value),
+        b"modelVersion" => doc.model_version = lax(value),
+        b"service_tier" => doc.service_tier = lax(value),
+        b"type" => doc.kind = lax(value),
+        b"object" => doc.object = lax(value),
+        b"usage" => doc.usage = lax(value),
+        b"usageMetadata" => doc.usage_metadata = lax(value),
+        b"x_groq" => doc.x_groq = lax(value),
+        b"response" => doc.response = nested(value),
+        b"message" => doc.message = nested(value),
+        _ => {}
+    })
 }
 
 /// A complete (non-streamed) JSON response body.
@@ -1448,7 +1456,16 @@ pub fn request_fields(request_body: &[u8]) -> RequestFields {
     if !is_json_object(request_body) {
         return RequestFields::default();
     }
-    let Ok(raw) = serde_json::from_slice::<RawRequest>(request_body) else {
+    // The prompt (`messages`, `input`, `contents`) is skipped unread.
+    let raw = read_members(request_body, |r: &mut RawRequest, key, value| match key {
+        b"model" => r.model = lax(value),
+        b"stream" => r.stream = lax(value),
+        b"user" => r.user = lax(value),
+        b"metadata" => r.metadata = lax(value),
+        _ => {}
+    })
+    .or_else(|| serde_json::from_slice::<RawRequest>(request_body).ok());
+    let Some(raw) = raw else {
         return RequestFields::default();
     };
     RequestFields {
