@@ -223,15 +223,12 @@ pub(crate) async fn run(
         if fallbacks {
             ctx.fallback_index = u32::try_from(i).ok();
         }
-        // What this target's records start from (its route and body).
-        let proto = if i == 0 {
-            pending
-                .exchange_mut()
-                .map(|ex| ex.clone())
-                .unwrap_or_default()
-        } else {
-            pipeline::exchange(state, ctx, Some(&target.route), Some(&target.body))
-        };
+        // What this target's records start from (its route and body). The
+        // first target's is the request's own record, which until an answer
+        // only gains its attempt count and fallback index (both set again on
+        // every copy): it is copied only if an attempt has to be recorded.
+        let proto = (i != 0)
+            .then(|| pipeline::exchange(state, ctx, Some(&target.route), Some(&target.body)));
         if let Some(e) = &target.refused {
             ctx.attempts += 1;
             if last_entry {
@@ -240,7 +237,7 @@ pub(crate) async fn run(
             record_attempt(
                 state,
                 ctx,
-                &proto,
+                base(&proto, &pending),
                 None,
                 Some(e.code.as_str()),
                 None,
@@ -284,7 +281,8 @@ pub(crate) async fn run(
                             .get(http::header::RETRY_AFTER)
                             .and_then(|v| v.to_str().ok())
                             .and_then(|v| traffic::parse_retry_after(v, Utc::now()));
-                        record_answered_attempt(state, ctx, &proto, resp, began).await;
+                        record_answered_attempt(state, ctx, base(&proto, &pending), resp, began)
+                            .await;
                         if retry_it {
                             tokio::time::sleep(traffic::retry_delay(&retry, t, retry_after)).await;
                             continue;
@@ -293,8 +291,7 @@ pub(crate) async fn run(
                     }
                     if i != 0 {
                         // Answered by a later entry: the record is that entry's.
-                        if let Some(ex) = pending.exchange_mut() {
-                            let mut answered = proto;
+                        if let (Some(ex), Some(mut answered)) = (pending.exchange_mut(), proto) {
                             answered.attempts = ctx.attempts;
                             answered.fallback_index = ctx.fallback_index;
                             *ex = answered;
@@ -312,7 +309,7 @@ pub(crate) async fn run(
                         record_attempt(
                             state,
                             ctx,
-                            &proto,
+                            base(&proto, &pending),
                             None,
                             Some(err.code.as_str()),
                             None,
@@ -326,7 +323,7 @@ pub(crate) async fn run(
                         record_attempt(
                             state,
                             ctx,
-                            &proto,
+                            base(&proto, &pending),
                             None,
                             Some(err.code.as_str()),
                             None,
@@ -408,12 +405,14 @@ fn gateway_error(
 fn record_attempt(
     state: &GatewayState,
     ctx: &Ctx,
-    proto: &Exchange,
+    proto: Option<&Exchange>,
     status: Option<u16>,
     failure: Option<&str>,
     body: Option<CapturedBody>,
     began: Instant,
 ) {
+    // Only a request already recorded has no exchange left to copy.
+    let Some(proto) = proto else { return };
     let mut ex = proto.clone();
     ex.uid = crate::ids::new_v7();
     ex.request_id = crate::ids::new_v7();
@@ -437,7 +436,7 @@ fn record_attempt(
 async fn record_answered_attempt(
     state: &GatewayState,
     ctx: &Ctx,
-    proto: &Exchange,
+    proto: Option<&Exchange>,
     resp: Response<Incoming>,
     began: Instant,
 ) {
@@ -457,11 +456,24 @@ async fn record_answered_attempt(
     record_attempt(state, ctx, proto, Some(status), None, Some(captured), began);
 }
 
+/// The exchange a target's attempt records start from: its own, or the
+/// request's record for the first target.
+fn base<'a>(proto: &'a Option<Exchange>, pending: &'a PendingRecord) -> Option<&'a Exchange> {
+    proto.as_ref().or_else(|| pending.exchange())
+}
+
 /// Record the request itself as failed after admission (with the route of
 /// the target that failed it), with heliport's own error body.
-fn fail(ctx: &Ctx, mut pending: PendingRecord, proto: Exchange, e: GatewayError) -> Rejection {
+fn fail(
+    ctx: &Ctx,
+    mut pending: PendingRecord,
+    proto: Option<Exchange>,
+    e: GatewayError,
+) -> Rejection {
     if let Some(ex) = pending.exchange_mut() {
-        *ex = proto;
+        if let Some(proto) = proto {
+            *ex = proto;
+        }
         ex.attempts = ctx.attempts;
         ex.fallback_index = ctx.fallback_index;
         pipeline::refusal_outcome(ex, ctx, &e);

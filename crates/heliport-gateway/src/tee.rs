@@ -91,6 +91,10 @@ impl PendingRecord {
         self.prices.get_or_insert_with(|| prices.clone());
     }
 
+    pub fn exchange(&self) -> Option<&Exchange> {
+        self.exchange.as_ref()
+    }
+
     pub fn exchange_mut(&mut self) -> Option<&mut Exchange> {
         self.exchange.as_mut()
     }
