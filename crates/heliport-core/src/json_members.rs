@@ -146,6 +146,66 @@ mod tests {
         assert_eq!(keys("{}").unwrap(), vec![]);
     }
 
+    /// A random JSON value: nested objects and arrays, strings with quotes,
+    /// backslashes, brackets and non-ASCII text, numbers, literals.
+    fn random_value(seed: &mut u64, depth: u32) -> serde_json::Value {
+        use serde_json::Value;
+        let mut next = |n: u64| {
+            // xorshift64: deterministic, no dependency.
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *seed % n
+        };
+        const PIECES: [&str; 8] = ["a", "\"", "\\", "}", "]", "{\"k\":", "é ", "\\\""];
+        match next(if depth == 0 { 4 } else { 6 }) {
+            0 => Value::from(next(1 << 40) as i64 - (1 << 39)),
+            // Exact in binary: serde_json does not round-trip every float.
+            1 => Value::from(next(1000) as f64 / 8.0),
+            2 => [Value::Null, Value::Bool(true), Value::Bool(false)][next(3) as usize].clone(),
+            3 => Value::String((0..next(6)).map(|_| PIECES[next(8) as usize]).collect()),
+            4 => Value::Array(
+                (0..next(4))
+                    .map(|_| random_value(seed, depth - 1))
+                    .collect(),
+            ),
+            _ => Value::Object(
+                (0..next(4))
+                    .map(|i| (format!("k{i}"), random_value(seed, depth - 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn members_agree_with_a_full_parse_of_random_documents() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..2000 {
+            let mut doc = serde_json::Map::new();
+            for i in 0..6 {
+                doc.insert(format!("m{i}"), random_value(&mut seed, 4));
+            }
+            let text = serde_json::to_string_pretty(&doc).unwrap();
+            let found = members(text.as_bytes()).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(found.len(), doc.len(), "{text}");
+            for (key, raw) in found {
+                let key = std::str::from_utf8(key).unwrap();
+                let value: serde_json::Value = serde_json::from_slice(raw).unwrap();
+                assert_eq!(Some(&value), doc.get(key), "{key} in {text}");
+            }
+            // A document cut anywhere (a body truncated at the cap) is refused.
+            let bytes = text.as_bytes();
+            for cut in (0..bytes.len()).step_by(7) {
+                assert_eq!(
+                    members(&bytes[..cut]),
+                    None,
+                    "{}",
+                    &text[..text.floor_char_boundary(cut)]
+                );
+            }
+        }
+    }
+
     #[test]
     fn refuses_what_is_not_one_well_formed_object() {
         for bad in [
