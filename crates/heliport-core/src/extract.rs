@@ -730,9 +730,7 @@ fn parse_doc(bytes: &[u8]) -> Option<Doc> {
 /// its top level or a key is escaped: the caller parses it in full then.
 fn read_members<T: Default>(bytes: &[u8], mut keep: impl FnMut(&mut T, &[u8], &[u8])) -> Option<T> {
     let mut out = T::default();
-    for (key, value) in crate::json_members::members(bytes)? {
-        keep(&mut out, key, value);
-    }
+    crate::json_members::for_each_member(bytes, |key, value| keep(&mut out, key, value))?;
     Some(out)
 }
 
@@ -755,13 +753,60 @@ fn scan_doc(bytes: &[u8]) -> Option<Doc> {
         b"service_tier" => doc.service_tier = lax(value),
         b"type" => doc.kind = lax(value),
         b"object" => doc.object = lax(value),
-        b"usage" => doc.usage = lax(value),
+        b"usage" => doc.usage = scan_usage(value),
         b"usageMetadata" => doc.usage_metadata = lax(value),
         b"x_groq" => doc.x_groq = lax(value),
         b"response" => doc.response = nested(value),
         b"message" => doc.message = nested(value),
         _ => {}
     })
+}
+
+/// A `usage` object read member by member, its counts straight from their
+/// digits: through serde's derived visitors the 11 numbers of an OpenAI
+/// usage cost about as much as the rest of the answer. The fields are
+/// `RawUsage`'s; anything unusual (an escaped key, a count written as a
+/// string or a float, not an object at all) is read as serde reads it.
+fn scan_usage(value: &[u8]) -> Lax<RawUsage> {
+    fn details(value: &[u8]) -> Lax<Details> {
+        read_members(value, |d: &mut Details, key, v| match key {
+            b"cached_tokens" => d.cached_tokens = count(v),
+            b"cache_write_tokens" => d.cache_write_tokens = count(v),
+            b"reasoning_tokens" => d.reasoning_tokens = count(v),
+            b"thinking_tokens" => d.thinking_tokens = count(v),
+            b"audio_tokens" => d.audio_tokens = count(v),
+            b"image_tokens" => d.image_tokens = count(v),
+            _ => {}
+        })
+        .map_or_else(|| lax(value), |d| Lax(Some(d)))
+    }
+    read_members(value, |u: &mut RawUsage, key, v| match key {
+        b"prompt_tokens" => u.prompt_tokens = count(v),
+        b"completion_tokens" => u.completion_tokens = count(v),
+        b"prompt_tokens_details" => u.prompt_tokens_details = details(v),
+        b"completion_tokens_details" => u.completion_tokens_details = details(v),
+        b"prompt_cache_hit_tokens" => u.prompt_cache_hit_tokens = count(v),
+        b"input_tokens" => u.input_tokens = count(v),
+        b"output_tokens" => u.output_tokens = count(v),
+        b"input_tokens_details" => u.input_tokens_details = details(v),
+        b"output_tokens_details" => u.output_tokens_details = details(v),
+        b"cache_read_input_tokens" => u.cache_read_input_tokens = count(v),
+        b"cache_creation_input_tokens" => u.cache_creation_input_tokens = count(v),
+        b"cache_creation" => u.cache_creation = lax(v),
+        b"server_tool_use" => u.server_tool_use = lax(v),
+        b"service_tier" => u.service_tier = lax(v),
+        _ => {}
+    })
+    .map_or_else(|| lax(value), |u| Lax(Some(u)))
+}
+
+/// A token count: plain digits are read directly, anything else leniently.
+fn count(value: &[u8]) -> Lax<u64> {
+    // Up to 19 digits always fit in a u64.
+    if (1..=19).contains(&value.len()) && value.iter().all(u8::is_ascii_digit) {
+        return Lax(std::str::from_utf8(value).ok().and_then(|s| s.parse().ok()));
+    }
+    lax(value)
 }
 
 /// A complete (non-streamed) JSON response body.
@@ -1603,6 +1648,39 @@ mod tests {
             completion_text(ApiFlavor::OpenAiChat, OPENAI_CHAT_JSON.as_bytes(), false),
             "The capital of France is Paris."
         );
+    }
+
+    #[test]
+    fn usage_read_by_members_is_what_serde_reads() {
+        let cases = [
+            r#"{"prompt_tokens":1117,"completion_tokens":246,"total_tokens":1363,"prompt_tokens_details":{"cached_tokens":1024,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":192,"audio_tokens":0,"accepted_prediction_tokens":0}}"#,
+            r#"{"input_tokens":12,"output_tokens":30,"cache_read_input_tokens":4,"cache_creation_input_tokens":8,"cache_creation":{"ephemeral_5m_input_tokens":5,"ephemeral_1h_input_tokens":3},"server_tool_use":{"web_search_requests":2},"service_tier":"standard"}"#,
+            r#"{"input_tokens":9,"input_tokens_details":{"cached_tokens":2},"output_tokens":5,"output_tokens_details":{"reasoning_tokens":3},"total_tokens":14}"#,
+            r#"{"prompt_tokens":10,"prompt_cache_hit_tokens":6,"completion_tokens":"7","prompt_tokens_details":null}"#,
+            r#"{"prompt_tokens":10.0,"completion_tokens":-1,"completion_tokens_details":{"reasoning_tokens":"2"}}"#,
+            r#"{"prompt_tokens":18446744073709551615,"completion_tokens":99999999999999999999}"#,
+            r#"{"prompt_tok\u0065ns":3,"completion_tokens":4}"#,
+            r#"null"#,
+            r#"[1,2]"#,
+        ];
+        for case in cases {
+            for flavor in [
+                ApiFlavor::OpenAiChat,
+                ApiFlavor::Anthropic,
+                ApiFlavor::OpenAiResponses,
+            ] {
+                let doc = |usage| Doc {
+                    usage,
+                    kind: Lax(Some("message".into())),
+                    ..Doc::default()
+                };
+                assert_eq!(
+                    extract_doc(flavor, &doc(scan_usage(case.as_bytes()))),
+                    extract_doc(flavor, &doc(lax(case.as_bytes()))),
+                    "{flavor:?} {case}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -9,18 +9,18 @@
 //! string or anything after the closing brace gives `None`, and so does a
 //! key written with escapes (the caller then parses the document in full).
 
-/// Each `(key, value)` of the object in `doc`, in order: the key as written
-/// between its quotes, the value as its raw bytes (`"text"`, `{...}`, `12`).
-/// `None` when `doc` is not one well-formed object at the top level.
-pub fn members(doc: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
-    let mut out = Vec::new();
+/// Calls `each` with every `(key, value)` of the object in `doc`, in order:
+/// the key as written between its quotes, the value as its raw bytes
+/// (`"text"`, `{...}`, `12`). `None` when `doc` is not one well-formed
+/// object at the top level (`each` may have seen some members by then).
+pub fn for_each_member<'a>(doc: &'a [u8], mut each: impl FnMut(&'a [u8], &'a [u8])) -> Option<()> {
     let mut i = skip_ws(doc, 0);
     if doc.get(i) != Some(&b'{') {
         return None;
     }
     i = skip_ws(doc, i + 1);
     if doc.get(i) == Some(&b'}') {
-        return trailing_ws_only(doc, i + 1).then_some(out);
+        return trailing_ws_only(doc, i + 1).then_some(());
     }
     loop {
         if doc.get(i) != Some(&b'"') {
@@ -37,11 +37,11 @@ pub fn members(doc: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
         }
         let start = skip_ws(doc, i + 1);
         let end = value_end(doc, start)?;
-        out.push((key, doc.get(start..end)?));
+        each(key, doc.get(start..end)?);
         i = skip_ws(doc, end);
         match doc.get(i) {
             Some(b',') => i = skip_ws(doc, i + 1),
-            Some(b'}') => return trailing_ws_only(doc, i + 1).then_some(out),
+            Some(b'}') => return trailing_ws_only(doc, i + 1).then_some(()),
             _ => return None,
         }
     }
@@ -114,6 +114,11 @@ fn nested_end(b: &[u8], start: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn members(doc: &[u8]) -> Option<Vec<(&[u8], &[u8])>> {
+        let mut out = Vec::new();
+        for_each_member(doc, |k, v| out.push((k, v))).map(|()| out)
+    }
 
     fn keys(doc: &str) -> Option<Vec<(String, String)>> {
         members(doc.as_bytes()).map(|m| {
