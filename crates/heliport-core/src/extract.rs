@@ -239,7 +239,8 @@ impl<'de, T: LaxTarget<'de>> Deserialize<'de> for Lax<T> {
 }
 
 /// The fields of any provider's response (or stream event) that carry usage,
-/// model or tier; everything else is skipped without being built.
+/// model or tier; everything else is skipped without being built. Read by
+/// name in `scan_doc` too: a field added here goes there as well.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Doc {
@@ -261,7 +262,8 @@ struct Doc {
 }
 
 /// OpenAI chat, OpenAI Responses and Anthropic usage fields side by side:
-/// their names do not collide, so one struct reads all three.
+/// their names do not collide, so one struct reads all three. `scan_usage`
+/// reads the same fields by name: a field added here goes there too.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RawUsage {
@@ -285,7 +287,7 @@ struct RawUsage {
 }
 
 /// The `*_tokens_details` of every convention (OpenAI chat and Responses,
-/// Anthropic `output_tokens_details`).
+/// Anthropic `output_tokens_details`). Read by name in `scan_usage` too.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Details {
@@ -422,6 +424,8 @@ struct XGroq {
     usage: Lax<RawUsage>,
 }
 
+/// The request's own fields a record keeps; read by name in
+/// `request_fields` too.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct RawRequest {

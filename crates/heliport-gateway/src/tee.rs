@@ -91,10 +91,12 @@ impl PendingRecord {
         self.prices.get_or_insert_with(|| prices.clone());
     }
 
+    /// The exchange to be recorded; `None` once it has been.
     pub fn exchange(&self) -> Option<&Exchange> {
         self.exchange.as_ref()
     }
 
+    /// The exchange to be recorded, to fill in; `None` once it has been.
     pub fn exchange_mut(&mut self) -> Option<&mut Exchange> {
         self.exchange.as_mut()
     }
