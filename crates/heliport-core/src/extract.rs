@@ -725,7 +725,22 @@ fn parse_doc(bytes: &[u8]) -> Option<Doc> {
     if !is_json_object(bytes) {
         return None;
     }
-    scan_doc(bytes).or_else(|| serde_json::from_slice(bytes).ok())
+    scan_doc(bytes).or_else(|| serde_doc(bytes))
+}
+
+/// Nesting serde may read a `Doc` through. Each level of `response` /
+/// `message` is a `Doc` deserialized on the stack (kilobytes of frames in
+/// release builds), and serde_json's own limit of 128 levels came close to
+/// a 2 MiB thread stack: a hostile upstream's answer must not abort the
+/// process. Real answers nest under ten levels.
+const SERDE_DOC_DEPTH: usize = 32;
+
+/// `T` (a `Doc` or what holds one) from a whole document, when its nesting
+/// is within `SERDE_DOC_DEPTH`.
+fn serde_doc<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Option<T> {
+    crate::json_members::depth_at_most(bytes, SERDE_DOC_DEPTH)
+        .then(|| serde_json::from_slice(bytes).ok())
+        .flatten()
 }
 
 /// A `T` read member by member (`json_members`): `keep` deserializes the
@@ -745,12 +760,25 @@ fn lax<'a, T: LaxTarget<'a>>(value: &'a [u8]) -> Lax<T> {
 
 /// The `Doc` of an object, read member by member.
 fn scan_doc(bytes: &[u8]) -> Option<Doc> {
-    fn nested(value: &[u8]) -> Lax<Box<Doc>> {
-        Lax(is_json_object(value)
-            .then(|| scan_doc(value))
-            .flatten()
-            .map(Box::new))
-    }
+    scan_doc_within(bytes, NESTED_SCANS)
+}
+
+/// Levels of `response` / `message` wrapping read member by member: the
+/// APIs wrap once. Deeper documents go to serde, whose recursion limit
+/// keeps a hostile upstream's nesting from exhausting the stack (and from
+/// being walked once per level).
+const NESTED_SCANS: u8 = 1;
+
+fn scan_doc_within(bytes: &[u8], nested_scans: u8) -> Option<Doc> {
+    let nested = |value: &[u8]| -> Lax<Box<Doc>> {
+        match nested_scans.checked_sub(1) {
+            Some(left) if is_json_object(value) => scan_doc_within(value, left)
+                .map(|doc| Lax(Some(Box::new(doc))))
+                // An escaped key or a malformed object: as serde reads it.
+                .unwrap_or_else(|| Lax(serde_doc(value))),
+            _ => Lax(serde_doc(value)),
+        }
+    };
     read_members(bytes, |doc: &mut Doc, key, value| match key {
         b"model" => doc.model = lax(value),
         b"modelVersion" => doc.model_version = lax(value),
@@ -847,7 +875,7 @@ pub fn from_json(flavor: ApiFlavor, body: &[u8]) -> Extracted {
 }
 
 fn gemini_array(body: &[u8]) -> Extracted {
-    let Ok(chunks) = serde_json::from_slice::<Vec<Lax<Doc>>>(body) else {
+    let Some(chunks) = serde_doc::<Vec<Lax<Doc>>>(body) else {
         return Extracted::default();
     };
     let mut out = Extracted::default();
@@ -1685,6 +1713,33 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_and_a_nested_escaped_key_still_reads() {
+        // 2,000 levels of `response`, with an escaped key so every level is
+        // refused by the scan: serde is not let recurse through them, on a
+        // 256 KiB stack (an eighth of a request thread's).
+        let deep = format!(
+            "{}{{}}{}",
+            r#"{"mod\u0065l":"x","response":"#.repeat(2000),
+            "}".repeat(2000)
+        );
+        let read = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || from_json(ApiFlavor::Unknown, deep.as_bytes()))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(read, Extracted::default());
+        // A nested object the scan refuses (an escaped key) is read by serde.
+        let escaped = r#"{"type":"response.completed","response":{"model":"gpt-5","usage":{"input_tokens":9,"output_tokens":2},"instructi\u006fns":null}}"#;
+        let x = from_json(ApiFlavor::OpenAiResponses, escaped.as_bytes());
+        assert_eq!(x.model.as_deref(), Some("gpt-5"));
+        assert_eq!(
+            x.usage.map(|u| (u.prompt_tokens, u.completion_tokens)),
+            Some((9, 2))
+        );
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //! formed at the top level is read: an unbalanced bracket, an unterminated
 //! string or anything after the closing brace gives `None`, and so does a
 //! key written with escapes (the caller then parses the document in full).
+//!
+//! Leniencies, on purpose: the values skipped are not validated (a control
+//! character in a string, brackets of the wrong kind), and a repeated key is
+//! given once per occurrence (readers keep the last, as browsers do), where
+//! serde refused the whole document and its usage with it.
 
 /// Calls `each` with every `(key, value)` of the object in `doc`, in order:
 /// the key as written between its quotes, the value as its raw bytes
@@ -45,6 +50,35 @@ pub fn for_each_member<'a>(doc: &'a [u8], mut each: impl FnMut(&'a [u8], &'a [u8
             _ => return None,
         }
     }
+}
+
+/// Whether no object or array in `doc` is nested deeper than `limit` (the
+/// outermost counts as 1), found in one pass without recursion: a guard for
+/// parsers that recurse once per level.
+pub fn depth_at_most(doc: &[u8], limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&c) = doc.get(i) {
+        match c {
+            b'"' => match string_end(doc, i) {
+                Some(end) => {
+                    i = end;
+                    continue;
+                }
+                None => return true,
+            },
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > limit {
+                    return false;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    true
 }
 
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
@@ -205,10 +239,19 @@ mod tests {
                     members(&bytes[..cut]),
                     None,
                     "{}",
-                    &text[..text.floor_char_boundary(cut)]
+                    String::from_utf8_lossy(&bytes[..cut])
                 );
             }
         }
+    }
+
+    #[test]
+    fn depth_is_bounded_without_recursion() {
+        assert!(depth_at_most(br#"{"a":[{"b":"[[[[{{{{"}]}"#, 3));
+        assert!(!depth_at_most(br#"{"a":[{"b":[]}]}"#, 3));
+        let deep = "[".repeat(1_000_000);
+        assert!(!depth_at_most(deep.as_bytes(), 32));
+        assert!(depth_at_most(b"", 0));
     }
 
     #[test]
