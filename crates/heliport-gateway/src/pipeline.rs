@@ -26,7 +26,7 @@ use crate::attempts::{self, Answer};
 use crate::cache::{self, CacheDecision};
 use crate::rate_limit::{self, LimitDecision};
 use crate::state::GatewayState;
-use crate::tee::TeeBody;
+use crate::tee::{HeadStart, TeeBody, HEAD_START_WAIT};
 use crate::{auth, guards, headers, request_body};
 
 /// Per-request context: what the phases decided so far.
@@ -127,7 +127,7 @@ async fn run(
     rate_limit::admit(state, ctx).await?;
     guards::screen(state, ctx, &parts.headers).await?;
     let answer = attempts::run(state, ctx, &parts.headers, targets).await?;
-    Ok(respond(state, ctx, answer))
+    Ok(respond(state, ctx, answer).await)
 }
 
 /// Every `Helicone-*` header that parses is kept, so a request refused for
@@ -179,8 +179,9 @@ fn admit(
 }
 
 /// The answer's head and body: upstream headers pass through, heliport's own
-/// are added, and the body goes through the tee with the completion hooks.
-fn respond(state: &GatewayState, ctx: &mut Ctx, answer: Answer) -> Response<Body> {
+/// are added, and the body goes through the tee with the completion hooks. A
+/// stream's head waits briefly for its first events, to leave with them.
+async fn respond(state: &GatewayState, ctx: &mut Ctx, answer: Answer) -> Response<Body> {
     let Answer {
         response,
         mut pending,
@@ -213,7 +214,12 @@ fn respond(state: &GatewayState, ctx: &mut Ctx, answer: Answer) -> Response<Body
         state.cfg.stream_idle_timeout,
     )
     .reframe_events(is_sse && ctx.opts.stream_force_format);
-    let mut resp = Response::new(Body::new(body));
+    let body = if is_sse {
+        Body::new(HeadStart::new(body, HEAD_START_WAIT).await)
+    } else {
+        Body::new(body)
+    };
+    let mut resp = Response::new(body);
     *resp.status_mut() = up_parts.status;
     *resp.headers_mut() = out_headers;
     resp
