@@ -511,6 +511,11 @@ pub const HEAD_START_WAIT: Duration = Duration::from_millis(5);
 pub struct HeadStart<B> {
     first: Option<Result<Frame<Bytes>, BoxError>>,
     inner: B,
+    /// A first frame that is an error waits one pass: hyper sends the head
+    /// when the body is not ready, and an error in the same pass would end
+    /// the connection with no head at all (the client then sees an empty
+    /// reply, which SDKs retry, instead of a broken stream).
+    error_held: bool,
 }
 
 impl<B> HeadStart<B>
@@ -526,7 +531,11 @@ where
             .await
             .ok()
             .flatten();
-        HeadStart { first, inner }
+        HeadStart {
+            first,
+            inner,
+            error_held: false,
+        }
     }
 }
 
@@ -542,6 +551,11 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
+        if matches!(this.first, Some(Err(_))) && !this.error_held {
+            this.error_held = true;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
         match this.first.take() {
             Some(first) => Poll::Ready(Some(first)),
             None => Pin::new(&mut this.inner).poll_frame(cx),
@@ -705,6 +719,14 @@ mod tests {
             out.push(f.into_data().unwrap());
         }
         assert_eq!(out, ["a", "b"]);
+        // A first frame that is an error lets the head go out first.
+        let mut body = HeadStart::new(Scripted(vec![Fail].into()), HEAD_START_WAIT).await;
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(Pin::new(&mut body).poll_frame(&mut cx).is_pending());
+        assert!(matches!(
+            Pin::new(&mut body).poll_frame(&mut cx),
+            Poll::Ready(Some(Err(_)))
+        ));
         // Nothing yet: the head goes once the wait is over, the body intact.
         let started = Instant::now();
         let body = HeadStart::new(Silent, Duration::from_millis(20)).await;
