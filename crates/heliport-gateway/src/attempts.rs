@@ -227,8 +227,14 @@ pub(crate) async fn run(
         // first target's is the request's own record, which until an answer
         // only gains its attempt count and fallback index (both set again on
         // every copy): it is copied only if an attempt has to be recorded.
-        let proto = (i != 0)
-            .then(|| pipeline::exchange(state, ctx, Some(&target.route), Some(&target.body)));
+        let proto = (i != 0).then(|| {
+            Box::new(pipeline::exchange(
+                state,
+                ctx,
+                Some(&target.route),
+                Some(&target.body),
+            ))
+        });
         if let Some(e) = &target.refused {
             ctx.attempts += 1;
             if last_entry {
@@ -294,7 +300,7 @@ pub(crate) async fn run(
                         if let (Some(ex), Some(mut answered)) = (pending.exchange_mut(), proto) {
                             answered.attempts = ctx.attempts;
                             answered.fallback_index = ctx.fallback_index;
-                            *ex = answered;
+                            *ex = *answered;
                         }
                     }
                     return Ok(Answer {
@@ -458,8 +464,8 @@ async fn record_answered_attempt(
 
 /// The exchange a target's attempt records start from: its own, or the
 /// request's record for the first target.
-fn base<'a>(proto: &'a Option<Exchange>, pending: &'a PendingRecord) -> Option<&'a Exchange> {
-    proto.as_ref().or_else(|| pending.exchange())
+fn base<'a>(proto: &'a Option<Box<Exchange>>, pending: &'a PendingRecord) -> Option<&'a Exchange> {
+    proto.as_deref().or_else(|| pending.exchange())
 }
 
 /// Record the request itself as failed after admission (with the route of
@@ -467,12 +473,12 @@ fn base<'a>(proto: &'a Option<Exchange>, pending: &'a PendingRecord) -> Option<&
 fn fail(
     ctx: &Ctx,
     mut pending: PendingRecord,
-    proto: Option<Exchange>,
+    proto: Option<Box<Exchange>>,
     e: GatewayError,
 ) -> Rejection {
     if let Some(ex) = pending.exchange_mut() {
         if let Some(proto) = proto {
-            *ex = proto;
+            *ex = *proto;
         }
         ex.attempts = ctx.attempts;
         ex.fallback_index = ctx.fallback_index;

@@ -91,16 +91,21 @@ fn security_flavor(ctx: &Ctx) -> Option<ApiFlavor> {
     })
 }
 
+/// Whether the request asks for moderation or the prompt-injection screen.
+pub(crate) fn requested(ctx: &Ctx) -> bool {
+    ctx.opts.moderations_enabled || ctx.opts.llm_security_enabled
+}
+
 /// Screen the request as its safety headers ask.
 pub(crate) async fn screen(
     state: &GatewayState,
     ctx: &mut Ctx,
     client_headers: &HeaderMap,
 ) -> Result<(), Rejection> {
-    let (moderate, secure) = (ctx.opts.moderations_enabled, ctx.opts.llm_security_enabled);
-    if !moderate && !secure {
+    if !requested(ctx) {
         return Ok(());
     }
+    let (moderate, secure) = (ctx.opts.moderations_enabled, ctx.opts.llm_security_enabled);
     let flavor = if moderate {
         chat_flavor(ctx)
     } else {

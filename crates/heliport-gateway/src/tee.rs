@@ -67,7 +67,9 @@ pub(crate) fn run_soon(work: impl Future<Output = ()> + Send + 'static) {
 /// An exchange waiting for its outcome. Dropped unfinished, it records itself
 /// as cancelled: the client went away.
 pub struct PendingRecord {
-    exchange: Option<Exchange>,
+    /// Boxed: the futures and bodies that hold a pending record move a
+    /// pointer, not the exchange (1.4 KB).
+    exchange: Option<Box<Exchange>>,
     recorder: Recorder,
     started: Instant,
     hooks: Vec<Box<dyn CompletionHook>>,
@@ -75,9 +77,9 @@ pub struct PendingRecord {
 }
 
 impl PendingRecord {
-    pub fn new(exchange: Exchange, recorder: Recorder, started: Instant) -> Self {
+    pub fn new(exchange: impl Into<Box<Exchange>>, recorder: Recorder, started: Instant) -> Self {
         PendingRecord {
-            exchange: Some(exchange),
+            exchange: Some(exchange.into()),
             recorder,
             started,
             hooks: Vec::new(),
@@ -93,12 +95,12 @@ impl PendingRecord {
 
     /// The exchange to be recorded; `None` once it has been.
     pub fn exchange(&self) -> Option<&Exchange> {
-        self.exchange.as_ref()
+        self.exchange.as_deref()
     }
 
     /// The exchange to be recorded, to fill in; `None` once it has been.
     pub fn exchange_mut(&mut self) -> Option<&mut Exchange> {
-        self.exchange.as_mut()
+        self.exchange.as_deref_mut()
     }
 
     pub fn started(&self) -> Instant {

@@ -42,7 +42,7 @@ impl Overflow {
     }
 
     /// Queue `exchange` for the spool; given back when this queue is full too.
-    pub(crate) fn take(&self, exchange: Exchange, weight: usize) -> Option<Exchange> {
+    pub(crate) fn take(&self, exchange: Box<Exchange>, weight: usize) -> Option<Box<Exchange>> {
         if !self.budget.try_take(weight) {
             return Some(exchange);
         }
@@ -158,7 +158,7 @@ impl Worker {
             }
         }
         let weight: usize = batch.iter().map(|q| q.weight).sum();
-        let (records, posthog) = finalize_all(batch.into_iter().map(|q| q.exchange), &self.prices);
+        let (records, posthog) = finalize_all(batch.into_iter().map(|q| *q.exchange), &self.prices);
         let n = records.len() as u64;
         let appended = {
             let mut spool = self.spool.lock().unwrap_or_else(PoisonError::into_inner);
