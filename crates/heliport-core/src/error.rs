@@ -24,7 +24,7 @@ impl ErrorStyle {
             .split(['/', '?'])
             .next()
             .unwrap_or_default();
-        if crate::namespace::reserved_path(path.split('?').next().unwrap_or_default()).is_some() {
+        if crate::namespace::is_reserved(path.split('?').next().unwrap_or_default()) {
             ErrorStyle::Rest
         } else if first.eq_ignore_ascii_case("anthropic") {
             ErrorStyle::Anthropic

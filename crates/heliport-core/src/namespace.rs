@@ -37,12 +37,37 @@ pub fn reserved_path(path: &str) -> Option<String> {
     Some(format!("{prefix}{rest}"))
 }
 
-/// A path that normalising would not change (beyond a trailing slash).
+/// Whether `path` (without query) names heliport's own namespace: what
+/// `reserved_path` decides, without building the canonical spelling.
+pub fn is_reserved(path: &str) -> bool {
+    if is_plain(path) {
+        return matched_prefix(path).is_some();
+    }
+    matched_prefix(&normalize(path)).is_some()
+}
+
+/// A path that normalising would not change (beyond a trailing slash): no
+/// escapes, no empty segment but a trailing one, no dot segments. One pass
+/// over the bytes, as every proxied path comes here.
 fn is_plain(path: &str) -> bool {
-    path.starts_with('/')
-        && !path.contains('%')
-        && !path.contains("//")
-        && !path.split('/').any(|seg| seg == "." || seg == "..")
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    let mut segment_start = 0;
+    for (i, &c) in rest.as_bytes().iter().enumerate() {
+        match c {
+            b'%' => return false,
+            b'/' => {
+                let segment = rest.as_bytes().get(segment_start..i).unwrap_or_default();
+                if matches!(segment, b"" | b"." | b"..") {
+                    return false;
+                }
+                segment_start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    !matches!(rest.as_bytes().get(segment_start..), Some(b"." | b".."))
 }
 
 /// The reserved prefix `path` starts with, compared case-insensitively and by
@@ -136,8 +161,11 @@ mod tests {
             ("/anthropic/v1/log", "/anthropic/v1/log"),
             ("/oai/v1/log", "/oai/v1/log"),
             ("/v1/session/abc/../x", "/v1/session/x"),
+            ("/v1/request/query/.", "/v1/request/query"),
+            ("/x/../v1/user", "/v1/user"),
         ] {
             assert_eq!(reserved_path(path).as_deref(), Some(canonical), "{path}");
+            assert!(is_reserved(path), "{path}");
         }
     }
 
@@ -155,8 +183,11 @@ mod tests {
             "",
             "/v1/request-x",
             "/v1/chat/../../x",
+            "/v1/request/..",
+            "/v1/chat/completions/",
         ] {
             assert_eq!(reserved_path(path), None, "{path}");
+            assert!(!is_reserved(path), "{path}");
         }
     }
 }

@@ -80,7 +80,7 @@ async fn proxy(
     dashboard: Option<Dashboard>,
     req: Request,
 ) -> Response<Body> {
-    if heliport_core::namespace::reserved_path(req.uri().path()).is_some() {
+    if heliport_core::namespace::is_reserved(req.uri().path()) {
         return rest_not_found(req.uri().path());
     }
     if let Some(d) = dashboard {
