@@ -5,6 +5,7 @@
 //! client's. Every attempt that did not answer is recorded on its own,
 //! pointing at the request.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -32,7 +33,9 @@ const ATTEMPT_BODY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One place the request can go.
 pub(crate) struct Target {
-    pub route: Route,
+    /// Shared with the request's context: the single target's route is the
+    /// request's own, and is not copied.
+    pub route: Arc<Route>,
     /// The pool it goes through: guarded for a client-supplied URL (private
     /// addresses refused), insecure for a `tls_insecure` provider.
     pub pool: Pool,
@@ -121,7 +124,7 @@ pub(crate) fn targets(
             None => ctx.request_body.clone(),
         };
         out.push(Target {
-            route,
+            route: Arc::new(route),
             pool,
             headers: entry_headers,
             body,

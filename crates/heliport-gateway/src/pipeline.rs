@@ -41,7 +41,7 @@ pub(crate) struct Ctx {
     pub host: Option<String>,
     pub org_id: Option<String>,
     pub key_id: Option<String>,
-    pub route: Option<Route>,
+    pub route: Option<Arc<Route>>,
     pub opts: RequestOptions,
     pub request_body: Bytes,
     pub original_request_body: Option<Bytes>,
@@ -170,7 +170,7 @@ fn admit(
 ) -> Result<(), GatewayError> {
     let no_route = match route {
         Ok(r) => {
-            ctx.route = Some(r);
+            ctx.route = Some(Arc::new(r));
             None
         }
         Err(e) => Some(e),
@@ -255,7 +255,7 @@ pub(crate) fn exchange(
     route: Option<&Route>,
     body: Option<&Bytes>,
 ) -> Exchange {
-    let route = route.or(ctx.route.as_ref());
+    let route = route.or(ctx.route.as_deref());
     let o = &ctx.opts;
     let mut ex = Exchange {
         uid: crate::ids::new_v7(),
