@@ -24,4 +24,4 @@ pub mod workers;
 
 pub use guards::{ModerationSettings, SecuritySettings};
 pub use server::{router, router_with_dashboard, Dashboard};
-pub use state::{AuthMode, GatewayConfig, GatewayState, OnStoreError};
+pub use state::{AuthMode, GatewayConfig, GatewayState, OnStoreError, RequestCounters};

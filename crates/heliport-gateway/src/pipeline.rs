@@ -19,7 +19,7 @@ use heliport_core::options::RequestOptions;
 use heliport_core::provider::{self, Route};
 use heliport_core::record::{CapturedBody, Exchange, RequestMeta};
 use heliport_core::redact::redact_query;
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{header, HeaderName, HeaderValue, Request, Response};
 use uuid::Uuid;
 
 use crate::attempts::{self, Answer};
@@ -96,7 +96,7 @@ pub async fn handle(state: Arc<GatewayState>, req: Request<Body>) -> Response<Bo
         flagged: false,
         threat: false,
     };
-    metrics::counter!("heliport_requests_total").increment(1);
+    state.counters.requests.increment(1);
     match run(&state, &mut ctx, parts, body).await {
         Ok(resp) => resp,
         Err(e) => reject(&state, ctx, e),
@@ -196,8 +196,11 @@ async fn respond(state: &GatewayState, ctx: &mut Ctx, answer: Answer) -> Respons
         ex.status = Some(up_parts.status.as_u16());
         ex.response_created_at = Some(Utc::now());
     }
-    metrics::counter!("heliport_upstream_responses_total", "status" => status_class(up_parts.status)).increment(1);
-    let mut out_headers = headers::client_response_headers(&up_parts.headers);
+    state
+        .counters
+        .upstream_response(up_parts.status)
+        .increment(1);
+    let mut out_headers = headers::client_response_headers(up_parts.headers);
     cache::on_upstream_answer(
         state,
         ctx,
@@ -234,15 +237,6 @@ pub(crate) fn is_event_stream(headers: &http::HeaderMap) -> bool {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.trim_start().starts_with("text/event-stream"))
-}
-
-fn status_class(s: StatusCode) -> &'static str {
-    match s.as_u16() {
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    }
 }
 
 /// The record of this request (or of one attempt of it), built from the
@@ -322,32 +316,42 @@ impl From<GatewayError> for Rejection {
 /// heliport's own response headers (SPEC §4): the id, status, timing, and
 /// whatever the cache, fallback and rate-limit phases decided.
 pub(crate) fn add_helicone_headers(h: &mut http::HeaderMap, ctx: &Ctx, success: bool) {
-    // Written into stack buffers: these run on every request.
+    // Names made once and values written into stack buffers: this runs on
+    // every request, and a name given as a string is copied into each map.
+    const HELICONE_ID: HeaderName = HeaderName::from_static("helicone-id");
+    const HELICONE_STATUS: HeaderName = HeaderName::from_static("helicone-status");
+    const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+    const FALLBACK_INDEX: HeaderName = HeaderName::from_static("helicone-fallback-index");
+    const TIMING_MAX: usize = 128;
     let mut id = uuid::Uuid::encode_buffer();
     if let Ok(v) = HeaderValue::from_str(ctx.request_id.as_hyphenated().encode_lower(&mut id)) {
-        h.insert("helicone-id", v);
+        h.insert(HELICONE_ID, v);
     }
     h.insert(
-        "helicone-status",
+        HELICONE_STATUS,
         HeaderValue::from_static(if success { "success" } else { "failed" }),
     );
     let total_us = ctx.started.elapsed().as_micros();
-    let mut timing = String::with_capacity(64);
+    let mut buf = [0u8; TIMING_MAX];
+    let mut timing = &mut buf[..];
     match ctx.upstream_ms {
         Some(up) => {
             // Whole microseconds: what the header shows (ms, 3 decimals).
             let up_us = (up * 1000.0).round() as u128;
             push_duration(&mut timing, "heliport", total_us.saturating_sub(up_us));
-            timing.push_str(", ");
-            push_duration(&mut timing, "upstream", up_us);
+            push_duration(&mut timing, ", upstream", up_us);
         }
         None => push_duration(&mut timing, "heliport", total_us),
     }
-    if let Ok(v) = HeaderValue::from_str(&timing) {
-        h.append("server-timing", v);
+    let written = TIMING_MAX - timing.len();
+    if let Some(v) = buf
+        .get(..written)
+        .and_then(|b| HeaderValue::from_bytes(b).ok())
+    {
+        h.append(SERVER_TIMING, v);
     }
     if let Some(i) = ctx.fallback_index {
-        h.insert("helicone-fallback-index", HeaderValue::from(i));
+        h.insert(FALLBACK_INDEX, HeaderValue::from(i));
     }
     cache::add_headers(h, &ctx.cache);
     if let Some(limit) = &ctx.limit {
@@ -355,10 +359,16 @@ pub(crate) fn add_helicone_headers(h: &mut http::HeaderMap, ctx: &Ctx, success: 
     }
 }
 
-/// `name;dur=MS` with the milliseconds to three decimals, as `Server-Timing` gives them.
-fn push_duration(out: &mut String, name: &str, micros: u128) {
-    use std::fmt::Write as _;
-    let _ = write!(out, "{name};dur={}.{:03}", micros / 1000, micros % 1000);
+/// `name;dur=MS` with the milliseconds to three decimals, as `Server-Timing`
+/// gives them; two durations of any size fit the caller's buffer. Written
+/// digit by digit: `write!` costs more than the rest of these headers.
+fn push_duration(out: &mut &mut [u8], name: &str, micros: u128) {
+    use std::io::Write as _;
+    let digit = |n: u128| b'0' + (n % 10) as u8;
+    let _ = out.write_all(name.as_bytes());
+    let _ = out.write_all(b";dur=");
+    let _ = out.write_all(itoa::Buffer::new().format(micros / 1000).as_bytes());
+    let _ = out.write_all(&[b'.', digit(micros / 100), digit(micros / 10), digit(micros)]);
 }
 
 /// Answer an error heliport decided itself; record it when the organization is known.
@@ -408,4 +418,36 @@ pub fn error_response(e: &GatewayError, style: ErrorStyle) -> Response<Body> {
         HeaderValue::from_static("application/json"),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(parts: &[(&str, u128)]) -> String {
+        let mut buf = [0u8; 128];
+        let mut out = &mut buf[..];
+        for (name, micros) in parts {
+            push_duration(&mut out, name, *micros);
+        }
+        let written = 128 - out.len();
+        String::from_utf8_lossy(buf.get(..written).unwrap_or_default()).into_owned()
+    }
+
+    #[test]
+    fn server_timing_durations_are_milliseconds_to_three_decimals() {
+        assert_eq!(timing(&[("heliport", 0)]), "heliport;dur=0.000");
+        assert_eq!(timing(&[("heliport", 5)]), "heliport;dur=0.005");
+        assert_eq!(timing(&[("heliport", 1_070)]), "heliport;dur=1.070");
+        assert_eq!(
+            timing(&[("heliport", 1_234_567), (", upstream", 999)]),
+            "heliport;dur=1234.567, upstream;dur=0.999"
+        );
+        // The largest durations still fit the buffer whole.
+        let max = timing(&[("heliport", u128::MAX), (", upstream", u128::MAX)]);
+        assert!(
+            max.ends_with(", upstream;dur=340282366920938463463374607431768211.455"),
+            "{max}"
+        );
+    }
 }

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use metrics::Counter;
+
 use heliport_core::pricing::PriceTable;
 use heliport_core::provider::Providers;
 use heliport_core::target::AllowedTargets;
@@ -97,4 +99,40 @@ pub struct GatewayState {
     pub cache: Arc<dyn ResponseCache>,
     /// Rate-limit buckets: in-process, or Redis shared by every instance.
     pub limiter: Arc<dyn RateLimiter>,
+    /// The counters every request moves.
+    pub counters: RequestCounters,
+}
+
+/// The counters every request moves, registered once. The `counter!` macro
+/// builds its key (a label list allocated), hashes it and looks it up in the
+/// recorder's registry on every call.
+pub struct RequestCounters {
+    /// `heliport_requests_total`.
+    pub requests: Counter,
+    /// `heliport_upstream_responses_total` by `status`: 2xx, 3xx, 4xx, 5xx.
+    upstream_responses: [Counter; 4],
+}
+
+impl RequestCounters {
+    /// Registers the counters with the installed recorder: install it first,
+    /// or they count nowhere.
+    pub fn register() -> RequestCounters {
+        RequestCounters {
+            requests: metrics::counter!("heliport_requests_total"),
+            upstream_responses: ["2xx", "3xx", "4xx", "5xx"].map(
+                |class| metrics::counter!("heliport_upstream_responses_total", "status" => class),
+            ),
+        }
+    }
+
+    /// `heliport_upstream_responses_total` for an upstream answer's status.
+    pub fn upstream_response(&self, status: http::StatusCode) -> &Counter {
+        let [success, redirect, client_error, server_error] = &self.upstream_responses;
+        match status.as_u16() {
+            200..=299 => success,
+            300..=399 => redirect,
+            400..=499 => client_error,
+            _ => server_error,
+        }
+    }
 }

@@ -308,6 +308,7 @@ async fn serve(
         prices,
         keys: keys.clone(),
         recorder,
+        counters: heliport_gateway::RequestCounters::register(),
         upstream,
         store: meta.clone(),
         cache,
