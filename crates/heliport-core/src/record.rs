@@ -415,7 +415,7 @@ impl Exchange {
 
     /// Turn the raw exchange into the record: usage (reported or estimated),
     /// model, cost, bodies (capped, or omitted as the client asked).
-    pub fn finalize(mut self, prices: &PriceTable) -> RequestRecord {
+    pub fn finalize(mut self: Box<Self>, prices: &PriceTable) -> RequestRecord {
         let req = self
             .request_fields
             .take()
@@ -737,7 +737,7 @@ mod tests {
             r#"{"id":"x","object":"chat.completion","model":"gpt-4o-2024-08-06","choices":[],"usage":{"prompt_tokens":1000,"completion_tokens":500,"total_tokens":1500}}"#,
             200,
         );
-        let r = ex.finalize(&prices);
+        let r = Box::new(ex).finalize(&prices);
         assert_eq!(r.request_model.as_deref(), Some("gpt-4o"));
         assert_eq!(r.model.as_deref(), Some("gpt-4o-2024-08-06"));
         assert_eq!(r.user_id.as_deref(), Some("u-1"));
@@ -759,7 +759,7 @@ mod tests {
         );
         ex.provider = "xai".into();
         ex.price_provider = Some("x-ai".into());
-        let r = ex.finalize(&prices);
+        let r = Box::new(ex).finalize(&prices);
         let u = r.usage.unwrap();
         assert_eq!((u.completion_tokens, u.reasoning_tokens), (1000, 930));
         // 0.3 in, 0.5 out per 1M
@@ -772,7 +772,14 @@ mod tests {
             &resp.replace("grok-3-mini", "o3"),
             200,
         );
-        assert_eq!(ex.finalize(&prices).usage.unwrap().completion_tokens, 70);
+        assert_eq!(
+            Box::new(ex)
+                .finalize(&prices)
+                .usage
+                .unwrap()
+                .completion_tokens,
+            70
+        );
     }
 
     #[test]
@@ -786,7 +793,7 @@ mod tests {
         );
         ex.meta.omit_request = true;
         ex.meta.omit_response = true;
-        let r = ex.finalize(&prices);
+        let r = Box::new(ex).finalize(&prices);
         assert!(r.usage_estimated);
         let u = r.usage.unwrap();
         assert!(u.prompt_tokens > 0 && u.completion_tokens > 0);
@@ -804,14 +811,14 @@ mod tests {
             r#"{"model":"my-local-model","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15}}"#,
             200,
         );
-        assert_eq!(ex.finalize(&prices).cost_nano_usd, None);
+        assert_eq!(Box::new(ex).finalize(&prices).cost_nano_usd, None);
         let ex = exchange(
             "/v1/chat/completions",
             r#"{"model":"gpt-4o"}"#,
             r#"{"error":{"message":"nope"}}"#,
             429,
         );
-        let r = ex.finalize(&prices);
+        let r = Box::new(ex).finalize(&prices);
         assert_eq!(r.usage, None);
         assert_eq!(r.cost_nano_usd, Some(0));
     }
@@ -829,7 +836,7 @@ mod tests {
         for chunk in resp.as_bytes().chunks(700) {
             ex.response_body.push(&Bytes::copy_from_slice(chunk), 1024);
         }
-        let r = ex.finalize(&prices);
+        let r = Box::new(ex).finalize(&prices);
         assert!(r.response_body_truncated);
         assert!(!r.usage_estimated);
         assert_eq!(r.usage.unwrap().completion_tokens, 500);
@@ -854,7 +861,7 @@ mod tests {
         ex.admit_request_body(&body, None);
         assert_eq!(ex.request_body.len(), 4096);
         assert!(ex.weight() < 16 << 10, "{}", ex.weight());
-        let r = ex.finalize(&prices);
+        let r = Box::new(ex).finalize(&prices);
         assert!(r.request_body_truncated);
         assert_eq!(r.request_model.as_deref(), Some("gpt-4o"));
         assert_eq!(r.user_id.as_deref(), Some("u-9"));
@@ -910,7 +917,7 @@ mod tests {
             200,
         );
         ex.method = "GET".into();
-        let r = ex.finalize(&prices);
+        let r = Box::new(ex).finalize(&prices);
         assert_eq!(r.usage, None);
         assert_eq!(r.cost_nano_usd, Some(0));
     }
@@ -936,7 +943,7 @@ mod tests {
         });
         ex.price_provider = Some("anthropic".into());
         ex.failure = Some("stream_error".into());
-        let r = ex.finalize(&prices);
+        let r = Box::new(ex).finalize(&prices);
         assert_eq!(r.usage.map(|u| u.prompt_tokens), Some(10));
         assert_eq!(r.cost_nano_usd, None);
     }
@@ -948,7 +955,7 @@ mod tests {
         ex.status = None;
         ex.response_body = CapturedBody::default();
         ex.failure = Some("cancelled".into());
-        assert_eq!(ex.finalize(&prices).cost_nano_usd, None);
+        assert_eq!(Box::new(ex).finalize(&prices).cost_nano_usd, None);
     }
 
     #[test]
@@ -963,7 +970,7 @@ mod tests {
         ex.meta.prompt_id = Some("p".into());
         ex.meta.prompt_inputs = Some(vec![("name".into(), "Alice".into())]);
         ex.meta.omit_request = true;
-        let r = ex.finalize(&prices);
+        let r = Box::new(ex).finalize(&prices);
         assert_eq!(r.request_body, None);
         assert_eq!(r.prompt_inputs, None);
         let t = r.prompt_template.unwrap();

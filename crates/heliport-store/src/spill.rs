@@ -158,7 +158,7 @@ impl Worker {
             }
         }
         let weight: usize = batch.iter().map(|q| q.weight).sum();
-        let (records, posthog) = finalize_all(batch.into_iter().map(|q| *q.exchange), &self.prices);
+        let (records, posthog) = finalize_all(batch.into_iter().map(|q| q.exchange), &self.prices);
         let n = records.len() as u64;
         let appended = {
             let mut spool = self.spool.lock().unwrap_or_else(PoisonError::into_inner);

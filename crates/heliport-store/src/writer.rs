@@ -270,28 +270,30 @@ fn pending(spool: &Mutex<Spool>) -> u64 {
 
 /// Finalize exchanges into records, each with where its PostHog event goes.
 /// A parser bug on one odd answer drops that record (counted), not the batch.
+///
+/// The exchanges stay boxed until finalized and each record is pushed where
+/// it is kept: an `Exchange` is 1.4 KB and a record 0.9 KB, and copying them
+/// through every step was a tenth of the writer's time (bench/PROFILE.md, 15).
 pub(crate) fn finalize_all(
-    batch: impl Iterator<Item = Exchange>,
+    batch: impl ExactSizeIterator<Item = Box<Exchange>>,
     prices: &PriceTable,
 ) -> (Vec<RequestRecord>, Vec<Option<PosthogOptions>>) {
-    let mut posthog = Vec::new();
-    let records = batch
-        .filter_map(|mut ex| {
-            let id = ex.request_id;
-            let destination = ex.posthog.take();
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ex.finalize(prices))) {
-                Ok(r) => {
-                    posthog.push(destination);
-                    Some(r)
-                }
-                Err(_) => {
-                    metrics::counter!("heliport_records_dropped_total").increment(1);
-                    tracing::error!(request_id = %id, "finalizing a record panicked: record dropped");
-                    None
-                }
+    let mut records = Vec::with_capacity(batch.len());
+    let mut posthog = Vec::with_capacity(batch.len());
+    for mut ex in batch {
+        let id = ex.request_id;
+        let destination = ex.posthog.take();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ex.finalize(prices))) {
+            Ok(r) => {
+                records.push(r);
+                posthog.push(destination);
             }
-        })
-        .collect();
+            Err(_) => {
+                metrics::counter!("heliport_records_dropped_total").increment(1);
+                tracing::error!(request_id = %id, "finalizing a record panicked: record dropped");
+            }
+        }
+    }
     (records, posthog)
 }
 
@@ -373,14 +375,14 @@ impl<S: RecordSink> Writer<S> {
     async fn write(&mut self, batch: Vec<Queued>) {
         metrics::gauge!("heliport_record_batch_size").set(batch.len() as f64);
         let weight: usize = batch.iter().map(|q| q.weight).sum();
-        self.write_exchanges(batch.into_iter().map(|q| *q.exchange))
+        self.write_exchanges(batch.into_iter().map(|q| q.exchange))
             .await;
         // Records are stored or spooled now: their bytes leave the budget.
         self.budget.give_back(weight);
         metrics::gauge!("heliport_record_queue_bytes").set(self.budget.used() as f64);
     }
 
-    async fn write_exchanges(&mut self, batch: impl Iterator<Item = Exchange>) {
+    async fn write_exchanges(&mut self, batch: impl ExactSizeIterator<Item = Box<Exchange>>) {
         let (mut records, posthog) = finalize_all(batch, &self.prices);
         // Records wait behind the spool so they are stored in order.
         let spool_pending = pending(&self.spool) > 0;
