@@ -83,6 +83,9 @@ pub struct Recorder {
     /// The spool's size when last read: it is busy (appending, replaying)
     /// exactly while it matters.
     spool_bytes: Arc<AtomicU64>,
+    /// `heliport_records_queued_total`, registered once: `counter!` looks its
+    /// key up in the registry on every call, and this one counts every request.
+    queued: metrics::Counter,
 }
 
 impl Recorder {
@@ -123,7 +126,7 @@ impl Recorder {
         }
         match self.tx.send(Queued { exchange, weight }) {
             Ok(()) => {
-                metrics::counter!("heliport_records_queued_total").increment(1);
+                self.queued.increment(1);
             }
             Err(mpsc::error::SendError(q)) => {
                 self.budget.give_back(q.weight);
@@ -251,6 +254,7 @@ pub fn start_with<S: RecordSink>(
             overflow,
             spool,
             spool_bytes: Arc::default(),
+            queued: metrics::counter!("heliport_records_queued_total"),
         },
         WriterHandle {
             shutdown,
