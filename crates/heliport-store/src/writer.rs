@@ -277,7 +277,7 @@ fn pending(spool: &Mutex<Spool>) -> u64 {
 ///
 /// The exchanges stay boxed until finalized and each record is pushed where
 /// it is kept: an `Exchange` is 1.4 KB and a record 0.9 KB, and copying them
-/// through every step was a tenth of the writer's time (bench/PROFILE.md, 15).
+/// through every step took 4 % of the writer's time (bench/PROFILE.md, 15).
 pub(crate) fn finalize_all(
     batch: impl ExactSizeIterator<Item = Box<Exchange>>,
     prices: &PriceTable,

@@ -151,7 +151,6 @@ impl SqliteRecordSink {
                 let inputs = r.prompt_inputs.as_deref().map(pairs_json);
                 let changed = (|| {
                     bind_all!(insert;
-
                         &*r.uid.as_hyphenated().encode_lower(&mut uid),
                         &*r.request_id.as_hyphenated().encode_lower(&mut request_id),
                         r.org_id,
