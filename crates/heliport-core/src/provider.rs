@@ -152,11 +152,13 @@ pub fn join_url(base: &str, path_and_query: &str) -> String {
     if path_and_query.is_empty() {
         return base.to_string();
     }
-    if path_and_query.starts_with('/') || path_and_query.starts_with('?') {
-        format!("{base}{path_and_query}")
-    } else {
-        format!("{base}/{path_and_query}")
+    let mut url = String::with_capacity(base.len() + 1 + path_and_query.len());
+    url.push_str(base);
+    if !(path_and_query.starts_with('/') || path_and_query.starts_with('?')) {
+        url.push('/');
     }
+    url.push_str(path_and_query);
+    url
 }
 
 /// Azure OpenAI hosts, recorded as provider `azure`.

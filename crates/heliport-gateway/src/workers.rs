@@ -33,6 +33,24 @@ pub fn worker_index() -> usize {
 /// runtime started.
 const BLOCKING_GRACE: Duration = Duration::from_secs(1);
 
+/// The longest a request thread's timer wheel is ever empty.
+const TIMER_ANCHOR: Duration = Duration::from_secs(1);
+
+/// Keeps a timer due within [`TIMER_ANCHOR`] at all times. tokio wakes its
+/// driver with a write to an eventfd whenever a timer is set earlier than
+/// the driver's next planned wake-up, and with no timer at all there is
+/// none planned: at one connection, every request's header-read and upstream
+/// timeouts each cost that write and an extra pass through `epoll_wait`
+/// (bench/PROFILE.md section 16). Due within a second, the anchor makes every
+/// longer timeout one the driver already wakes in time for.
+async fn keep_timer_armed() {
+    let mut tick = tokio::time::interval(TIMER_ANCHOR);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+    }
+}
+
 struct Worker {
     handle: Handle,
     /// Connections this thread serves now.
@@ -88,7 +106,10 @@ impl Workers {
                     };
                     let _ = ready_tx.send(Ok(rt.handle().clone()));
                     rt.block_on(async {
-                        let _ = stop_rx.await;
+                        tokio::select! {
+                            _ = stop_rx => {}
+                            () = keep_timer_armed() => {}
+                        }
                     });
                     rt.shutdown_timeout(BLOCKING_GRACE);
                 })?;

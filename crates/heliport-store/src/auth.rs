@@ -3,13 +3,14 @@
 //! looks a key it does not know up once (a key created a moment ago works).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 use std::sync::RwLock;
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use crate::error::StoreError;
-use crate::keys::{digest_key, digest_key_helicone, KeyInfo, Permissions};
+use crate::key_digests::{key_digests, Digest, KeyDigests};
+use crate::keys::{KeyInfo, Permissions};
 use crate::MetaStore;
 
 /// What a valid key grants.
@@ -23,21 +24,38 @@ pub struct KeyGrant {
     pub permissions: Permissions,
 }
 
-/// A key's SHA-256 digest: the cache compares digests, not their hex, so a
-/// lookup on every request hashes without building strings.
-type Digest = [u8; 32];
+/// Hashes a SHA-256 digest by its first bytes: they are uniform already, and
+/// only stored keys' digests are ever inserted, so nobody can crowd a bucket.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut first = [0u8; 8];
+        for (to, from) in first.iter_mut().zip(bytes) {
+            *to = *from;
+        }
+        self.0 ^= u64::from_le_bytes(first);
+    }
+}
+
+type ByDigest = HashMap<Digest, KeyGrant, BuildHasherDefault<DigestHasher>>;
 
 #[derive(Debug)]
 struct Snapshot {
-    by_hash: HashMap<Digest, KeyGrant>,
+    by_hash: ByDigest,
 }
 
 impl Snapshot {
-    /// The grant of `key`, stored by heliport's hash or by Helicone's.
-    fn get(&self, key: &str) -> Option<&KeyGrant> {
+    /// The grant of a key, stored by heliport's hash or by Helicone's.
+    fn get(&self, d: &KeyDigests) -> Option<&KeyGrant> {
         self.by_hash
-            .get(&digest_key(key))
-            .or_else(|| self.by_hash.get(&digest_key_helicone(key)))
+            .get(&d.heliport)
+            .or_else(|| self.by_hash.get(&d.helicone))
     }
 }
 
@@ -74,7 +92,7 @@ impl KeyCache {
         })
     }
 
-    async fn fetch(store: &Arc<dyn MetaStore>) -> Result<HashMap<Digest, KeyGrant>, StoreError> {
+    async fn fetch(store: &Arc<dyn MetaStore>) -> Result<ByDigest, StoreError> {
         let keys: Vec<KeyInfo> = store.active_keys().await?;
         Ok(keys.into_iter().filter_map(entry).collect())
     }
@@ -91,33 +109,34 @@ impl KeyCache {
         Ok(())
     }
 
-    fn lookup(&self, key: &str) -> Option<KeyGrant> {
-        self.snapshot.read().ok()?.get(key).cloned()
+    fn lookup(&self, d: &KeyDigests) -> Option<KeyGrant> {
+        self.snapshot.read().ok()?.get(d).cloned()
     }
 
     /// Whether `key` is a heliport key this instance holds in memory (no
     /// database lookup: this runs on every proxied request).
     pub fn knows(&self, key: &str) -> bool {
-        self.snapshot.read().is_ok_and(|s| s.get(key).is_some())
+        let d = key_digests(key);
+        self.snapshot.read().is_ok_and(|s| s.get(&d).is_some())
     }
 
     /// Authenticate a key. A key not in memory is looked up once in the store
     /// (a key created a moment ago works at once); at most a few such lookups
     /// run at a time, so a flood of bad keys cannot swamp the database.
     pub async fn authenticate(&self, key: &str) -> Option<KeyGrant> {
-        if let Some(g) = self.lookup(key) {
+        let d = key_digests(key);
+        if let Some(g) = self.lookup(&d) {
             return Some(g);
         }
-        let digest = digest_key(key);
-        if self.recently_unknown(&digest) {
+        if self.recently_unknown(&d.heliport) {
             return None;
         }
-        let hashes = [hex::encode(digest), hex::encode(digest_key_helicone(key))];
+        let hashes = [hex::encode(d.heliport), hex::encode(d.helicone)];
         let _permit = self.miss_lookups.acquire().await.ok()?;
         let found = match self.store.active_key_by_hash(&hashes).await {
             Ok(Some(found)) => found,
             Ok(None) => {
-                self.remember_unknown(digest);
+                self.remember_unknown(d.heliport);
                 return None;
             }
             Err(e) => {
@@ -185,15 +204,18 @@ fn entry(k: KeyInfo) -> Option<(Digest, KeyGrant)> {
     ))
 }
 
-/// The key in `Bearer <key>` (case-insensitive scheme).
+/// The key in `Bearer <key>` (case-insensitive scheme). Header values are
+/// ASCII (`HeaderValue::to_str`), so only ASCII whitespace separates: byte
+/// scans, as this runs up to three times a request.
 pub fn bearer(value: &str) -> Option<&str> {
-    let v = value.trim();
-    let (scheme, rest) = v.split_once(char::is_whitespace)?;
+    let v = value.trim_ascii();
+    let split = v.bytes().position(|b| b.is_ascii_whitespace())?;
+    let (scheme, rest) = v.split_at(split);
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }
-    let key = rest.trim();
-    (!key.is_empty() && !key.contains(char::is_whitespace)).then_some(key)
+    let key = rest.trim_ascii();
+    (!key.is_empty() && !key.bytes().any(|b| b.is_ascii_whitespace())).then_some(key)
 }
 
 #[cfg(test)]
@@ -208,6 +230,9 @@ mod tests {
         assert_eq!(bearer("sk-1"), None);
         assert_eq!(bearer("Basic abc"), None);
         assert_eq!(bearer("Bearer "), None);
+        assert_eq!(bearer("Bearer\tsk-1"), Some("sk-1"));
+        assert_eq!(bearer("Bearer sk-1 sk-2"), None);
+        assert_eq!(bearer("Bearers sk-1"), None);
     }
 
     #[tokio::test]

@@ -23,6 +23,7 @@
 pub mod auth;
 pub mod budget;
 pub mod error;
+mod key_digests;
 pub mod keys;
 pub mod model;
 pub mod rollup;
