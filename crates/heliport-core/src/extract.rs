@@ -998,6 +998,10 @@ pub struct StreamAccumulator {
     anthropic: AnthropicParts,
     /// Data of the latest usage-bearing event not parsed yet.
     deferred: Vec<u8>,
+    /// An event that names the model, parsed when the next event arrives
+    /// (or at the end) rather than before it reaches the client: the first
+    /// event of a stream is the one whose delay the client feels most.
+    model_event: Vec<u8>,
     /// The stream's terminal event has passed (SPEC §5): whatever happens to
     /// the connection afterwards, the answer is complete.
     terminal: bool,
@@ -1030,6 +1034,7 @@ impl StreamAccumulator {
             usage: None,
             anthropic: AnthropicParts::default(),
             deferred: Vec::new(),
+            model_event: Vec::new(),
             terminal: false,
         }
     }
@@ -1043,6 +1048,7 @@ impl StreamAccumulator {
 
     /// Observe one event of the stream.
     pub fn on_event(&mut self, ev: &SseEvent<'_>) {
+        self.read_model_event();
         if ev.data == b"[DONE]" {
             self.terminal = true;
             return;
@@ -1065,6 +1071,7 @@ impl StreamAccumulator {
 
     /// What the stream reported.
     pub fn finish(mut self) -> Extracted {
+        self.read_model_event();
         if !self.deferred.is_empty() {
             if let Some(doc) = parse_doc(&self.deferred) {
                 let x = extract_doc(self.flavor, &doc);
@@ -1103,6 +1110,37 @@ impl StreamAccumulator {
         self.deferred.extend_from_slice(data);
     }
 
+    /// Keep a model-bearing event to read with the next one: what it holds
+    /// is needed only once the answer ends.
+    fn defer_model_event(&mut self, data: &[u8]) {
+        self.model_event.clear();
+        self.model_event.extend_from_slice(data);
+    }
+
+    /// Read the kept model-bearing event, as it would have been read when it
+    /// came: for the model and whatever usage it holds, or else kept for its
+    /// usage.
+    fn read_model_event(&mut self) {
+        if self.model_event.is_empty() {
+            return;
+        }
+        let data = std::mem::take(&mut self.model_event);
+        if !self.parse_now(&data) && self.has_usage(&data) {
+            self.defer(&data);
+        }
+        // The allocation is kept for the next one.
+        self.model_event = data;
+        self.model_event.clear();
+    }
+
+    /// Whether an event of this stream's flavor carries usage worth keeping.
+    fn has_usage(&self, data: &[u8]) -> bool {
+        match self.flavor {
+            ApiFlavor::Gemini => USAGE_METADATA_KEY.find(data).is_some(),
+            _ => has_usage_object(data),
+        }
+    }
+
     /// Parses an event now for the model (and whatever usage it holds).
     /// Returns false when it was not parsable.
     fn parse_now(&mut self, data: &[u8]) -> bool {
@@ -1128,7 +1166,8 @@ impl StreamAccumulator {
         if !is_json_object(data) {
             return; // `[DONE]`
         }
-        if self.wants_model() && MODEL_KEY.find(data).is_some() && self.parse_now(data) {
+        if self.wants_model() && MODEL_KEY.find(data).is_some() {
+            self.defer_model_event(data);
             return;
         }
         if has_usage_object(data) {
@@ -1140,7 +1179,8 @@ impl StreamAccumulator {
         if FINISH_REASON_KEY.find(data).is_some() {
             self.terminal = true;
         }
-        if self.wants_model() && MODEL_VERSION_KEY.find(data).is_some() && self.parse_now(data) {
+        if self.wants_model() && MODEL_VERSION_KEY.find(data).is_some() {
+            self.defer_model_event(data);
             return;
         }
         if USAGE_METADATA_KEY.find(data).is_some() {
@@ -1870,6 +1910,24 @@ mod tests {
         let x = stream(ApiFlavor::OpenAiChat, body.as_bytes());
         assert_eq!(x.model.as_deref(), Some("gpt-4o-2024-11-20"));
         assert_eq!(x.usage, Some(usage(14, 9, 0, 0, 0)));
+    }
+
+    #[test]
+    fn a_model_event_read_late_gives_what_it_gave_at_once() {
+        // The first event names the model and carries usage (continuous
+        // usage): read when the next event comes, a later usage still wins.
+        let body = concat!(
+            "data: {\"model\":\"m-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}\n\n",
+            "data: {\"model\":\"m-2\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":7,\"total_tokens\":10}}\n\n",
+        );
+        let x = stream(ApiFlavor::OpenAiChat, body.as_bytes());
+        assert_eq!(x.model.as_deref(), Some("m-1"));
+        assert_eq!(x.usage, Some(usage(3, 7, 0, 0, 0)));
+        // The only event: read at the end, usage and all.
+        let one = "data: {\"model\":\"m-1\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1,\"total_tokens\":4}}\n\n";
+        let x = stream(ApiFlavor::OpenAiChat, one.as_bytes());
+        assert_eq!(x.model.as_deref(), Some("m-1"));
+        assert_eq!(x.usage, Some(usage(3, 1, 0, 0, 0)));
     }
 
     const GROQ_STREAM: &str = concat!(
