@@ -19,8 +19,8 @@ const SECRET_PARAMS: &[&str] = &[
 /// The URL or path with credential query values replaced by `REDACTED`, and
 /// any `user:password@` dropped.
 pub fn redact_query(url: &str) -> Cow<'_, str> {
-    // Nearly every URL and path has neither userinfo nor a query: two byte
-    // scans settle it (this runs twice a request).
+    // Nearly every URL and path has neither userinfo nor a query: one byte
+    // scan settles it (this runs twice a request).
     if !url.bytes().any(|b| b == b'@' || b == b'?') {
         return Cow::Borrowed(url);
     }

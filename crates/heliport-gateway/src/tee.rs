@@ -503,12 +503,14 @@ where
 /// a write each and wake the client twice. A first event that takes longer
 /// than this gets its head sent without it: the head is then this much
 /// later, the event itself no later. (Waiting on a few passes through the
-/// scheduler instead of a timer joined too few at load to matter.)
+/// scheduler alone, without the timer, joined too few at load to matter.)
 pub const HEAD_START_WAIT: Duration = Duration::from_millis(5);
 
 /// Passes through the scheduler a stream's head waits for its first events
 /// before a timer is set for the rest of [`HEAD_START_WAIT`]: the tee's own
-/// yields, and the upstream connection's turn to decode what it read.
+/// yields, and the upstream connection's turn to decode what it read (each
+/// pass puts this task behind the ones already queued, without polling the
+/// network).
 const HEAD_START_PASSES: u8 = 4;
 
 /// A body whose first frame was taken before the response head was sent,
@@ -533,6 +535,7 @@ where
     /// events that came with it are joined by the tee).
     pub async fn new(mut inner: B, wait: Duration) -> Self {
         use http_body_util::BodyExt;
+        let deadline = tokio::time::Instant::now() + wait;
         // The first events usually came in the same read as the head: the
         // upstream connection decodes them within a few passes through the
         // scheduler, and a timer (set, then cancelled, and a wake-up of the
@@ -551,7 +554,7 @@ where
         let first = match spun {
             Some(frame) => frame,
             // A timeout drops only the wait: the tee keeps what it holds.
-            None => tokio::time::timeout(wait, inner.frame())
+            None => tokio::time::timeout_at(deadline, inner.frame())
                 .await
                 .ok()
                 .flatten(),

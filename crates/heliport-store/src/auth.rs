@@ -210,7 +210,7 @@ fn entry(k: KeyInfo) -> Option<(Digest, KeyGrant)> {
 pub fn bearer(value: &str) -> Option<&str> {
     let v = value.trim_ascii();
     let split = v.bytes().position(|b| b.is_ascii_whitespace())?;
-    let (scheme, rest) = v.split_at(split);
+    let (scheme, rest) = v.split_at_checked(split)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
     }

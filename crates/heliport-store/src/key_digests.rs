@@ -7,10 +7,16 @@
 //! and again, so each thread keeps the digests of the keys it saw last in a
 //! direct-mapped table of fixed size.
 //!
-//! A slot is found by a 128-bit keyed hash of the key (SipHash with keys
-//! drawn at random for each thread), never by the key itself: no plaintext
-//! key outlives its request, and without the hash keys nobody can make two
-//! keys share a tag.
+//! A slot is found and checked by a tag of 127 bits: two SipHash-1-3 hashes
+//! of the key under the thread's random keys (std's `RandomState`), never by
+//! the key itself. No plaintext key outlives its request, and without the
+//! thread's hash keys nobody can make two keys share a tag.
+//!
+//! What the table keeps are unsalted digests, of heliport keys and of the
+//! provider credentials checked against them, for as long as the thread
+//! runs and its slot is not taken by another key: for keys of high entropy
+//! they reveal nothing, but they are in the process's memory (a core dump)
+//! as the key cache's own digests are.
 
 use std::cell::RefCell;
 use std::hash::{BuildHasher, RandomState};
@@ -32,11 +38,13 @@ pub struct KeyDigests {
 /// The digests of `key`, computed once per thread while the key is among the
 /// ones it saw last.
 pub fn key_digests(key: &str) -> KeyDigests {
-    MEMO.with(|memo| match memo.try_borrow_mut() {
+    MEMO.try_with(|memo| match memo.try_borrow_mut() {
         Ok(mut memo) => memo.get(key),
         // Only reachable by re-entry, which nothing here does.
         Err(_) => compute(key),
     })
+    // The thread is ending: its table is gone.
+    .unwrap_or_else(|_| compute(key))
 }
 
 fn compute(key: &str) -> KeyDigests {
@@ -80,7 +88,7 @@ impl Memo {
     fn get(&mut self, key: &str) -> KeyDigests {
         let high = self.seeds.0.hash_one(key);
         let low = self.seeds.1.hash_one(key);
-        let tag = (u128::from(high) << 64 | u128::from(low)) | 1;
+        let tag = ((u128::from(high) << 64) | u128::from(low)) | 1;
         if self.slots.is_empty() {
             self.slots = vec![
                 Slot {
