@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Instructions a proxied request costs, counted by valgrind's callgrind: the
+# same count for the same binary and load whatever else the machine does, so
+# a regression shows here where the wall-time runs of bench/run.sh are within
+# their noise (bench/PROFILE.md, sections 12-16, used this by hand).
+#
+#   bench/instructions.sh            # build release, print a markdown table
+#   SKIP_BUILD=1 bench/instructions.sh
+#
+# Environment:
+#   SKIP_BUILD=0     1: use the existing target/release/heliport
+#   CONC=32          wrk connections
+#   DURATION=15      seconds counted (after a 3 s warm-up that is not)
+#   KEEP_TMP=0       1: keep the temp dir (callgrind outputs, logs)
+#
+# For each of a non-streamed and a streamed chat completion (the bodies of
+# bench/run.sh), it starts `heliport mock` and `heliport serve` (auth
+# required, every request recorded to SQLite) under callgrind, drives it with
+# wrk, zeroes the counters after the warm-up and dumps them at the end. Per
+# request = the dump's count / the requests wrk completed, split into the
+# request threads (`workers.rs`) and the record writer (`serve.rs`); calls to
+# glibc's malloc are counted too. Runs take about 1.5 min each.
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+SKIP_BUILD=${SKIP_BUILD:-0}
+CONC=${CONC:-32}
+DURATION=${DURATION:-15}
+KEEP_TMP=${KEEP_TMP:-0}
+
+log() { echo "[instructions] $*" >&2; }
+die() { echo "[instructions] error: $*" >&2; exit 1; }
+
+PIDS=()
+TMP=$(mktemp -d /tmp/heliport-instr.XXXXXX)
+cleanup() {
+  local rc=$?
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "$KEEP_TMP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+need_pkg() { # command package
+  if ! command -v "$1" >/dev/null 2>&1; then
+    log "installing $2"
+    [ "$(id -u)" = 0 ] || die "$1 missing and not root: apt-get install $2"
+    if ! apt-get install -y -qq "$2" >&2; then
+      apt-get update -qq >&2 && apt-get install -y -qq "$2" >&2
+    fi
+  fi
+}
+need_pkg wrk wrk
+need_pkg valgrind valgrind
+command -v curl >/dev/null || need_pkg curl curl
+
+if [ "$SKIP_BUILD" != 1 ]; then
+  log "cargo build --release -p heliport"
+  cargo build --release -p heliport --bin heliport >&2
+fi
+BIN=$ROOT/target/release/heliport
+[ -x "$BIN" ] || die "no $BIN"
+
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 30000))
+    ss -Htan | awk '{print $4}' | grep -q ":$p\$" || { echo "$p"; return; }
+  done
+}
+wait_http() { # url what tries
+  for _ in $(seq 1 "$3"); do
+    curl -sf -o /dev/null "$1" && return 0
+    sleep 0.5
+  done
+  die "$2 did not come up ($1)"
+}
+
+MOCK_PORT=$(free_port)
+"$BIN" mock --listen "127.0.0.1:$MOCK_PORT" >"$TMP/mock.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$MOCK_PORT/__mock/health" mock 40
+
+BODY='{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello"}]}'
+SBODY='{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello"}],"stream":true,"stream_options":{"include_usage":true}}'
+
+# mode body -> prints "requests total request_threads writer mallocs" per request
+measure() {
+  local mode=$1 body=$2 dir="$TMP/$1" port
+  mkdir -p "$dir"
+  port=$(free_port)
+  export HELIPORT_LISTEN=127.0.0.1:$port
+  export HELIPORT_DATABASE_URL=sqlite://$dir/db.sqlite
+  export HELIPORT_SPOOL_PATH=$dir/spool
+  export HELIPORT_OPENAI_BASE_URL=http://127.0.0.1:$MOCK_PORT
+  export HELIPORT_LOG=warn
+  local key
+  key=$("$BIN" keys create --name instr 2>"$dir/keys.log" | grep -oE 'sk-heliport-[A-Za-z0-9]+' | head -1) \
+    || die "heliport keys create failed: $(cat "$dir/keys.log")"
+  cat >"$dir/load.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer sk-test"
+wrk.headers["Helicone-Auth"] = "Bearer $key"
+wrk.body = '$body'
+EOF
+  valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" "$BIN" serve >"$dir/heliport.log" 2>&1 &
+  local vpid=$!
+  PIDS+=($vpid)
+  wait_http "http://127.0.0.1:$port/healthz" "heliport under callgrind" 120
+  local url="http://127.0.0.1:$port/v1/chat/completions"
+  wrk -t1 -c"$CONC" -d3s -s "$dir/load.lua" "$url" >/dev/null
+  callgrind_control -z "$vpid" >/dev/null 2>&1
+  wrk -t1 -c"$CONC" -d"${DURATION}s" -s "$dir/load.lua" "$url" >"$dir/wrk.txt"
+  sleep 2 # the writer's linger: the last records are written before the dump
+  callgrind_control -d "$vpid" >/dev/null 2>&1
+  kill "$vpid" 2>/dev/null || true
+  wait "$vpid" 2>/dev/null || true
+  local reqs dump
+  reqs=$(awk '/requests in/{print $1}' "$dir/wrk.txt")
+  [ -n "$reqs" ] && [ "$reqs" -gt 0 ] || die "$mode: wrk completed no request: $(cat "$dir/wrk.txt")"
+  grep -qE 'Non-2xx|Socket errors' "$dir/wrk.txt" && die "$mode: errors under load: $(cat "$dir/wrk.txt")"
+  dump=$(ls "$dir"/cg.out.* 2>/dev/null | head -1)
+  [ -n "$dump" ] || die "$mode: no callgrind dump"
+  callgrind_annotate --inclusive=yes --auto=no --threshold=100 "$dump" 2>/dev/null >"$dir/inclusive.txt"
+  callgrind_annotate --tree=caller --auto=no --threshold=100 "$dump" 2>/dev/null >"$dir/callers.txt"
+  local total req writer mallocs
+  total=$(awk '/PROGRAM TOTALS/{gsub(/,/,"",$1); print $1}' "$dir/inclusive.txt")
+  req=$(awk '/workers.rs:std::sys::backtrace::__rust_begin_short_backtrace/{gsub(/,/,"",$1); print $1; exit}' "$dir/inclusive.txt")
+  writer=$(awk '/heliport\/src\/serve.rs:std::sys::backtrace::__rust_begin_short_backtrace/{gsub(/,/,"",$1); print $1; exit}' "$dir/inclusive.txt")
+  # Calls into malloc: the call counts of the lines that call it.
+  mallocs=$(awk '/\*  .*malloc\.c:malloc \[/{exit} /^ *$/{n=0; next}
+    match($0, /\([0-9,]+x\)/) {c=substr($0, RSTART + 1, RLENGTH - 3); gsub(/,/, "", c); n += c}
+    END{print n + 0}' "$dir/callers.txt")
+  awk -v r="$reqs" -v t="${total:-0}" -v q="${req:-0}" -v w="${writer:-0}" -v m="${mallocs:-0}" \
+    'BEGIN{printf "%d %.0f %.0f %.0f %.1f\n", r, t/r, q/r, w/r, m/r}'
+}
+
+# Run in this shell (not a subshell), so cleanup knows every process.
+log "non-streamed, c$CONC, ${DURATION}s under callgrind"
+measure plain "$BODY" >"$TMP/plain.result"
+log "streamed, c$CONC, ${DURATION}s under callgrind"
+measure stream "$SBODY" >"$TMP/stream.result"
+read -r P_REQ P_TOT P_RQ P_WR P_MAL <"$TMP/plain.result"
+read -r S_REQ S_TOT S_RQ S_WR S_MAL <"$TMP/stream.result"
+
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]; then
+  COMMIT="$COMMIT (+ uncommitted changes in the work tree)"
+fi
+echo "## heliport instructions a request, $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo
+echo "- commit $COMMIT (release build); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+echo "- callgrind, wrk -t1 -c$CONC, ${DURATION}s counted after a 3 s warm-up; every request recorded to SQLite"
+echo
+echo "| request | requests counted | instructions a request | request threads | record writer | calls to malloc |"
+echo "|---|---:|---:|---:|---:|---:|"
+echo "| non-streamed | $P_REQ | $P_TOT | $P_RQ | $P_WR | $P_MAL |"
+echo "| streamed | $S_REQ | $S_TOT | $S_RQ | $S_WR | $S_MAL |"
