@@ -45,15 +45,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-need_pkg() { # command package
-  if ! command -v "$1" >/dev/null 2>&1; then
-    log "installing $2"
-    [ "$(id -u)" = 0 ] || die "$1 missing and not root: apt-get install $2"
-    if ! apt-get install -y -qq "$2" >&2; then
-      apt-get update -qq >&2 && apt-get install -y -qq "$2" >&2
-    fi
-  fi
-}
+. "$ROOT/bench/lib.sh"
 need_pkg wrk wrk
 need_pkg valgrind valgrind
 command -v curl >/dev/null || need_pkg curl curl
@@ -65,25 +57,10 @@ fi
 BIN=$ROOT/target/release/heliport
 [ -x "$BIN" ] || die "no $BIN"
 
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 30000))
-    ss -Htan | awk '{print $4}' | grep -q ":$p\$" || { echo "$p"; return; }
-  done
-}
-wait_http() { # url what tries
-  for _ in $(seq 1 "$3"); do
-    curl -sf -o /dev/null "$1" && return 0
-    sleep 0.5
-  done
-  die "$2 did not come up ($1)"
-}
-
 MOCK_PORT=$(free_port)
 "$BIN" mock --listen "127.0.0.1:$MOCK_PORT" >"$TMP/mock.log" 2>&1 &
 PIDS+=($!)
-wait_http "http://127.0.0.1:$MOCK_PORT/__mock/health" mock 40
+wait_http "http://127.0.0.1:$MOCK_PORT/__mock/health" mock
 
 BODY='{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello"}]}'
 SBODY='{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello"}],"stream":true,"stream_options":{"include_usage":true}}'
@@ -111,7 +88,7 @@ EOF
   valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" "$BIN" serve >"$dir/heliport.log" 2>&1 &
   local vpid=$!
   PIDS+=($vpid)
-  wait_http "http://127.0.0.1:$port/healthz" "heliport under callgrind" 120
+  wait_http "http://127.0.0.1:$port/healthz" "heliport under callgrind" 600
   local url="http://127.0.0.1:$port/v1/chat/completions"
   wrk -t1 -c"$CONC" -d3s -s "$dir/load.lua" "$url" >/dev/null
   callgrind_control -z "$vpid" >/dev/null 2>&1

@@ -94,21 +94,7 @@ BIN=$TARGET/$PROFILE_DIR/heliport
 WRITER_BENCH=$TARGET/$PROFILE_DIR/examples/writer_bench
 [ -x "$BIN" ] || die "no $BIN"
 
-free_port() { # prints a port nothing listens on
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 30000))
-    if ! ss -Htan | awk '{print $4}' | grep -q ":$p\$"; then echo "$p"; return; fi
-  done
-}
-
-wait_http() { # url what
-  for _ in $(seq 1 300); do
-    curl -sf -o /dev/null "$1" && return 0
-    sleep 0.1
-  done
-  die "$2 did not come up ($1)"
-}
+. "$ROOT/bench/lib.sh"
 
 LOADAVG0=$(cut -d' ' -f1-3 /proc/loadavg)
 DB_FILE=${SEEDED_DB:-$TMP/rest.db}

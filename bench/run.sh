@@ -81,15 +81,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- tools
-need_pkg() { # command package
-  if ! command -v "$1" >/dev/null 2>&1; then
-    log "installing $2"
-    [ "$(id -u)" = 0 ] || die "$1 missing and not root: apt-get install $2"
-    if ! apt-get install -y -qq "$2" >&2; then
-      apt-get update -qq >&2 && apt-get install -y -qq "$2" >&2
-    fi
-  fi
-}
+. "$ROOT/bench/lib.sh"
 need_pkg wrk wrk
 [ -x /usr/sbin/nginx ] || need_pkg nginx nginx-light
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
@@ -107,7 +99,7 @@ FIRST_EVENT=$ROOT/target/release/examples/first_event
 
 # ---------------------------------------------------------------- helpers
 USED_PORTS=" "
-free_port() { # variable-name: sets it to a port nothing listens on
+reserve_port() { # variable-name: sets it to a port nothing listens on, none given twice
   local p
   while :; do
     p=$((20000 + RANDOM % 30000))
@@ -120,22 +112,14 @@ free_port() { # variable-name: sets it to a port nothing listens on
   done
 }
 
-wait_http() { # url what
-  for _ in $(seq 1 100); do
-    curl -sf -o /dev/null "$1" && return 0
-    sleep 0.1
-  done
-  die "$2 did not come up ($1)"
-}
-
 if [ "$PIN" = 1 ]; then
   PIN_WRK=(taskset -c 1); PIN_MOCK=(taskset -c 0)
 else
   PIN_WRK=(); PIN_MOCK=()
 fi
 
-free_port MOCK_PORT; free_port NGINX_PORT; free_port HELI_PORT; free_port HELI2_PORT
-free_port TMOCK_PORT; free_port HELI3_PORT
+reserve_port MOCK_PORT; reserve_port NGINX_PORT; reserve_port HELI_PORT; reserve_port HELI2_PORT
+reserve_port TMOCK_PORT; reserve_port HELI3_PORT
 MOCK=http://127.0.0.1:$MOCK_PORT
 NGX=http://127.0.0.1:$NGINX_PORT
 HELI=http://127.0.0.1:$HELI_PORT
@@ -151,7 +135,7 @@ log "starting mock on $MOCK"
 "${PIN_MOCK[@]}" "$BIN" mock --listen "127.0.0.1:$MOCK_PORT" >"$TMP/mock.log" 2>&1 &
 MOCK_PID=$!
 PIDS+=($MOCK_PID)
-wait_http "$MOCK/__mock/health" mock
+wait_http "$MOCK/__mock/health" mock 100
 
 # ---------------------------------------------------------------- nginx
 mkdir -p "$TMP/nginx"
@@ -188,7 +172,7 @@ log "starting nginx on $NGX"
   >"$TMP/nginx/stdout.log" 2>&1 &
 NGINX_PID=$!
 PIDS+=($NGINX_PID)
-wait_http "$NGX/__mock/health" nginx
+wait_http "$NGX/__mock/health" nginx 100
 
 # ---------------------------------------------------------------- heliport
 export HELIPORT_LISTEN=127.0.0.1:$HELI_PORT
@@ -203,7 +187,7 @@ log "starting heliport on $HELI"
 "$BIN" serve >"$TMP/heliport.log" 2>&1 &
 HELI_PID=$!
 PIDS+=($HELI_PID)
-wait_http "$HELI/healthz" heliport
+wait_http "$HELI/healthz" heliport 100
 RSS_START_KB=$(awk '/^VmRSS:/{print $2}' "/proc/$HELI_PID/status")
 
 # A second heliport with its cache and limits in Redis, when Redis answers.
@@ -222,7 +206,7 @@ if (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
     "$BIN" serve >"$TMP/heliport2.log" 2>&1 &
   HELI2_PID=$!
   PIDS+=($HELI2_PID)
-  wait_http "$HELI2/healthz" "heliport (Redis)"
+  wait_http "$HELI2/healthz" "heliport (Redis)" 100
 else
   log "no Redis at 127.0.0.1:6379: the Redis rate-limit run is skipped"
 fi
@@ -260,7 +244,7 @@ HELIPORT_LISTEN=127.0.0.1:$HELI3_PORT HELIPORT_DATABASE_URL=sqlite://$TMP/bench3
   HELIPORT_CA_BUNDLE=$TMP/tls/ca.pem "$BIN" serve >"$TMP/heliport3.log" 2>&1 &
 HELI3_PID=$!
 PIDS+=($HELI3_PID)
-wait_http "$HELI3/healthz" "heliport (TLS upstream)"
+wait_http "$HELI3/healthz" "heliport (TLS upstream)" 100
 
 # ---------------------------------------------------------------- wrk scripts
 BODY='{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello to the benchmark"}]}'

@@ -1,0 +1,27 @@
+# Helpers the bench scripts share; source after defining log and die.
+
+need_pkg() { # command package: installs Debian's package when the command is missing
+  if ! command -v "$1" >/dev/null 2>&1; then
+    log "installing $2"
+    [ "$(id -u)" = 0 ] || die "$1 missing and not root: apt-get install $2"
+    if ! apt-get install -y -qq "$2" >&2; then
+      apt-get update -qq >&2 && apt-get install -y -qq "$2" >&2
+    fi
+  fi
+}
+
+free_port() { # prints a port nothing listens on
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 30000))
+    if ! ss -Htan | awk '{print $4}' | grep -q ":$p\$"; then echo "$p"; return; fi
+  done
+}
+
+wait_http() { # url what [tries]: waits up to tries × 0.1 s (default 30 s) for a 2xx
+  for _ in $(seq 1 "${3:-300}"); do
+    curl -sf -o /dev/null "$1" && return 0
+    sleep 0.1
+  done
+  die "$2 did not come up ($1)"
+}
