@@ -13,9 +13,15 @@ const HOP_BY_HOP: &[HeaderName] = &[
     header::UPGRADE,
 ];
 
+/// Hop-by-hop too, without a constant in `http`.
+const HOP_BY_HOP_UNNAMED: [HeaderName; 2] = [
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+];
+
 fn is_hop_by_hop(name: &HeaderName, connection_listed: &[String]) -> bool {
     HOP_BY_HOP.contains(name)
-        || matches!(name.as_str(), "keep-alive" | "proxy-connection")
+        || HOP_BY_HOP_UNNAMED.contains(name)
         || connection_listed.iter().any(|c| c == name.as_str())
 }
 
@@ -62,13 +68,11 @@ pub fn upstream_request_headers(incoming: &HeaderMap) -> HeaderMap {
 /// a hop-by-hop header besides `Transfer-Encoding`, and a copy would clone
 /// every name and value of every answer.
 pub fn client_response_headers(mut upstream: HeaderMap) -> HeaderMap {
-    let listed = connection_listed(&upstream);
-    let hop: Vec<HeaderName> = upstream
-        .keys()
-        .filter(|name| is_hop_by_hop(name, &listed))
-        .cloned()
-        .collect();
-    for name in hop {
+    // Read before `Connection` itself goes.
+    for listed in connection_listed(&upstream) {
+        upstream.remove(listed.as_str());
+    }
+    for name in HOP_BY_HOP.iter().chain(&HOP_BY_HOP_UNNAMED) {
         upstream.remove(name);
     }
     upstream
