@@ -19,14 +19,22 @@ impl ErrorStyle {
     /// The shape for a path before its route is known: the provider prefix
     /// names it, heliport's own namespace answers in the REST envelope.
     pub fn for_path(path: &str) -> ErrorStyle {
+        if crate::namespace::is_reserved(path.split('?').next().unwrap_or_default()) {
+            ErrorStyle::Rest
+        } else {
+            ErrorStyle::for_proxied_path(path)
+        }
+    }
+
+    /// [`ErrorStyle::for_path`] for a path known to be outside heliport's
+    /// namespace (the proxy's), without checking that again.
+    pub fn for_proxied_path(path: &str) -> ErrorStyle {
         let first = path
             .trim_start_matches('/')
             .split(['/', '?'])
             .next()
             .unwrap_or_default();
-        if crate::namespace::is_reserved(path.split('?').next().unwrap_or_default()) {
-            ErrorStyle::Rest
-        } else if first.eq_ignore_ascii_case("anthropic") {
+        if first.eq_ignore_ascii_case("anthropic") {
             ErrorStyle::Anthropic
         } else if first.eq_ignore_ascii_case("gemini") {
             ErrorStyle::Gemini
@@ -272,6 +280,14 @@ mod tests {
         assert_eq!(
             ErrorStyle::for_path("/v1/chat/completions"),
             ErrorStyle::OpenAi
+        );
+        assert_eq!(
+            ErrorStyle::for_proxied_path("/Gemini/v1beta/models/x:generateContent?key=k"),
+            ErrorStyle::Gemini
+        );
+        assert_eq!(
+            ErrorStyle::for_proxied_path("/anthropic?x"),
+            ErrorStyle::Anthropic
         );
     }
 

@@ -23,5 +23,5 @@ pub mod upstream;
 pub mod workers;
 
 pub use guards::{ModerationSettings, SecuritySettings};
-pub use server::{router, router_with_dashboard, Dashboard};
+pub use server::{router, router_with_dashboard, App, Dashboard};
 pub use state::{AuthMode, GatewayConfig, GatewayState, OnStoreError, RequestCounters};

@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::Router;
 use heliport_core::error::{ErrorCode, ErrorStyle, GatewayError};
 use http::{Request, Response};
 use http_body_util::BodyExt;
@@ -25,9 +24,9 @@ use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::time::Instant;
-use tower::ServiceExt;
 
 pub use crate::listener_tls::ListenerTls;
+use crate::server::App;
 use crate::workers::{Claim, Workers};
 
 /// Limits of the listener (`gateway.*` in the configuration).
@@ -161,7 +160,7 @@ fn hold_until_end(resp: Response<Body>, guard: Option<StreamGuard>) -> Response<
 /// requests finish for up to the grace period.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: App,
     cfg: ListenerConfig,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -183,6 +182,8 @@ pub async fn serve(
         .max_header_list_size(H2_MAX_HEADER_LIST);
     let h2 = Arc::new(h2.http2_only());
 
+    // Cloned for every request: one reference count, not the router's and the state's.
+    let app = Arc::new(app);
     let max = u32::try_from(cfg.max_connections.max(1)).unwrap_or(u32::MAX);
     let slots = Arc::new(Semaphore::new(max as usize));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -230,7 +231,7 @@ pub async fn serve(
                             guard,
                         ));
                     }
-                    let resp = app.oneshot(canonical_rest_path(req).map(Body::new)).await?;
+                    let resp = app.answer(req.map(Body::new)).await;
                     Ok::<_, std::convert::Infallible>(hold_until_end(resp, guard))
                 }
             })
@@ -375,29 +376,6 @@ where
             }
         }
     }
-}
-
-/// heliport's own paths are routed by their canonical spelling, so
-/// `/v1//request/query` reaches the same endpoint as `/v1/request/query`.
-fn canonical_rest_path<B>(mut req: Request<B>) -> Request<B> {
-    let Some(canonical) = heliport_core::namespace::reserved_path(req.uri().path()) else {
-        return req;
-    };
-    if canonical == req.uri().path() {
-        return req;
-    }
-    let pq = match req.uri().query() {
-        Some(q) => format!("{canonical}?{q}"),
-        None => canonical,
-    };
-    let mut parts = req.uri().clone().into_parts();
-    if let Ok(pq) = pq.parse() {
-        parts.path_and_query = Some(pq);
-        if let Ok(uri) = http::Uri::from_parts(parts) {
-            *req.uri_mut() = uri;
-        }
-    }
-    req
 }
 
 fn too_many_headers(path: &str, max: usize) -> Response<Body> {

@@ -68,7 +68,8 @@ pub async fn handle(state: Arc<GatewayState>, req: Request<Body>) -> Response<Bo
         started: Instant::now(),
         created_at: Utc::now(),
         request_id: crate::ids::new_v7(),
-        style: ErrorStyle::for_path(parts.uri.path()),
+        // The router sends only paths outside heliport's namespace here.
+        style: ErrorStyle::for_proxied_path(parts.uri.path()),
         method: parts.method.clone(),
         host: parts
             .headers
@@ -155,7 +156,7 @@ fn route(state: &GatewayState, ctx: &mut Ctx) -> Result<Route, GatewayError> {
     );
     ctx.style = match &r {
         Ok(route) => route.error_style,
-        Err(_) => ErrorStyle::for_path(&ctx.path),
+        Err(_) => ErrorStyle::for_proxied_path(&ctx.path),
     };
     r
 }

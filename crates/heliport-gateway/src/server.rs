@@ -17,9 +17,69 @@ use crate::state::GatewayState;
 /// Renders the Prometheus exposition for `/metrics`.
 pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// What the listener serves: heliport's own routes, and the proxy that
+/// everything else goes to.
+///
+/// A proxied request skips the router: it would only fall through every
+/// route to the proxy fallback, and the router's matching, boxed services and
+/// path parameters cost about 7,000 instructions a request (bench/PROFILE.md,
+/// section 17). The router still has the proxy as its fallback, so a path
+/// [`App::answer`] sends to it is proxied as before.
+#[derive(Clone)]
+pub struct App {
+    router: Router,
+    state: Arc<GatewayState>,
+    dashboard: Option<Dashboard>,
+}
+
+/// Paths outside heliport's reserved namespace (`namespace::is_reserved`)
+/// that the router answers itself; every route of [`router_with_dashboard`]
+/// is one of these or reserved.
+const OWN_PATHS: [&str; 4] = ["/healthcheck", "/healthz", "/readyz", "/metrics"];
+
+impl App {
+    /// Answers one request: heliport's own paths through the router (by
+    /// their canonical spelling, so `/v1//request/query` reaches the same
+    /// endpoint as `/v1/request/query`), every other path through the proxy.
+    pub async fn answer(&self, req: Request) -> Response<Body> {
+        let path = req.uri().path();
+        if OWN_PATHS.contains(&path) || heliport_core::namespace::is_reserved(path) {
+            let req = canonical_rest_path(req);
+            return match tower::ServiceExt::oneshot(self.router.clone(), req).await {
+                Ok(resp) => resp,
+                Err(never) => match never {},
+            };
+        }
+        proxy_unreserved(self.state.clone(), self.dashboard.clone(), req).await
+    }
+}
+
+/// `req` with its path in heliport's namespace rewritten to the canonical
+/// spelling the routes are written in.
+fn canonical_rest_path(mut req: Request) -> Request {
+    let Some(canonical) = heliport_core::namespace::reserved_path(req.uri().path()) else {
+        return req;
+    };
+    if canonical == req.uri().path() {
+        return req;
+    }
+    let pq = match req.uri().query() {
+        Some(q) => format!("{canonical}?{q}"),
+        None => canonical,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = pq.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
+}
+
 /// The whole application: `api` (heliport's own REST routes) is matched
-/// before the proxy fallback.
-pub fn router(state: Arc<GatewayState>, api: Router, metrics: MetricsRender) -> Router {
+/// before the proxy.
+pub fn router(state: Arc<GatewayState>, api: Router, metrics: MetricsRender) -> App {
     router_with_dashboard(state, api, None, metrics)
 }
 
@@ -41,7 +101,7 @@ pub fn router_with_dashboard(
     api: Router,
     dashboard: Option<Dashboard>,
     metrics: MetricsRender,
-) -> Router {
+) -> App {
     let health = Router::new()
         .route("/healthcheck", get(healthcheck))
         .route("/healthz", get(healthz))
@@ -64,15 +124,23 @@ pub fn router_with_dashboard(
         .route("/oai/v1/log", log(Endpoint::OpenAi))
         .route("/anthropic/v1/log", log(Endpoint::Anthropic))
         .with_state(state.clone());
+    let fallback_dashboard = dashboard.clone();
     let proxy_fallback: Router = Router::new()
-        .fallback(move |s: State<Arc<GatewayState>>, req: Request| proxy(s, dashboard.clone(), req))
-        .with_state(state);
-    Router::new()
+        .fallback(move |s: State<Arc<GatewayState>>, req: Request| {
+            proxy(s, fallback_dashboard.clone(), req)
+        })
+        .with_state(state.clone());
+    let router = Router::new()
         .merge(health)
         .merge(metrics_route)
         .merge(api)
         .merge(async_logs)
-        .merge(proxy_fallback)
+        .merge(proxy_fallback);
+    App {
+        router,
+        state,
+        dashboard,
+    }
 }
 
 async fn proxy(
@@ -83,6 +151,16 @@ async fn proxy(
     if heliport_core::namespace::is_reserved(req.uri().path()) {
         return rest_not_found(req.uri().path());
     }
+    proxy_unreserved(state, dashboard, req).await
+}
+
+/// The proxy, for a path outside heliport's namespace: the dashboard's pages
+/// that the proxy does not route, the pipeline for everything else.
+async fn proxy_unreserved(
+    state: Arc<GatewayState>,
+    dashboard: Option<Dashboard>,
+    req: Request,
+) -> Response<Body> {
     if let Some(d) = dashboard {
         if (d.owns)(req.uri().path()) && !proxied(&state, &req) {
             return match tower::ServiceExt::oneshot(d.router, req).await {
