@@ -212,7 +212,10 @@ pub struct EgressStream {
 
 impl Connection for EgressStream {
     fn connected(&self) -> Connected {
-        self.io.connected().proxy(self.http_proxy)
+        // Not the TCP stream's own `connected()`: its socket addresses
+        // (`HttpInfo`) would be copied into every response's extensions, two
+        // allocations a request that nothing here reads.
+        Connected::new().proxy(self.http_proxy)
     }
 }
 
