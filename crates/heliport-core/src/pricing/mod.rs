@@ -160,16 +160,17 @@ pub struct CostQuery<'a> {
     pub service_tier: Option<&'a str>,
 }
 
-/// What one request cost.
+/// What one request cost; the ids are borrowed from the table, as every
+/// recorded request is priced and most callers read only the amount.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Cost {
+pub struct Cost<'t> {
     /// Cost in 1e-9 USD.
     pub nano_usd: i64,
     /// The provider's canonical id (the queried provider, also when the
     /// model's price was borrowed from a provider it resells).
-    pub provider_id: String,
+    pub provider_id: &'t str,
     /// The id of the table entry that priced the model.
-    pub model_id: String,
+    pub model_id: &'t str,
 }
 
 /// A price set in configuration, winning over the table for its provider:
@@ -345,7 +346,7 @@ impl PriceTable {
 
     /// Cost of one request. None when the provider or model is unknown, or
     /// the model is priced only in units heliport does not measure.
-    pub fn cost(&self, q: &CostQuery<'_>) -> Option<Cost> {
+    pub fn cost(&self, q: &CostQuery<'_>) -> Option<Cost<'_>> {
         let index = self.provider_index(q.provider_id)?;
         let provider = self.providers.get(index)?;
         let model_ref = lowercase(q.model);
@@ -360,8 +361,8 @@ impl PriceTable {
         let variants = model.active_variants(tier, &q.at).map(|v| &v.prices);
         Some(Cost {
             nano_usd: cost_nano_usd(base, variants, q.usage)?,
-            provider_id: provider.id.to_string(),
-            model_id: model.id.to_string(),
+            provider_id: &provider.id,
+            model_id: &model.id,
         })
     }
 

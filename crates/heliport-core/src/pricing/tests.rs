@@ -26,14 +26,14 @@ fn usage(prompt: u64, completion: u64, read: u64, write: u64) -> Usage {
     }
 }
 
-fn cost_at(
-    t: &PriceTable,
+fn cost_at<'t>(
+    t: &'t PriceTable,
     provider: &str,
     model: &str,
     u: &Usage,
     when: &str,
     tier: Option<&str>,
-) -> Option<Cost> {
+) -> Option<Cost<'t>> {
     t.cost(&CostQuery {
         provider_id: provider,
         model,
@@ -63,8 +63,8 @@ fn gpt_4o_input_and_output() {
         c,
         Cost {
             nano_usd: 7_500_000,
-            provider_id: "openai".into(),
-            model_id: "gpt-4o".into(),
+            provider_id: "openai",
+            model_id: "gpt-4o",
         }
     );
 }
@@ -819,14 +819,22 @@ fn unknown_price_keys_are_shown_but_not_charged() {
 fn a_remembered_match_gives_way_to_a_later_override() {
     let mut t = PriceTable::builtin().unwrap();
     let u = usage(1000, 100, 0, 0);
-    let first = cost_at(&t, "openai", "gpt-4o-2024-08-06", &u, NOW, None).unwrap();
+    // Owned: the table changes below, and a `Cost` borrows its ids from it.
+    let owned = |c: Cost<'_>| {
+        (
+            c.provider_id.to_string(),
+            c.model_id.to_string(),
+            c.nano_usd,
+        )
+    };
+    let first = owned(cost_at(&t, "openai", "gpt-4o-2024-08-06", &u, NOW, None).unwrap());
     assert_eq!(
         t.memo.lock().unwrap().bytes,
         "gpt-4o-2024-08-06".len() + MEMO_ENTRY_BYTES
     );
     // Asked again, the remembered entry prices it the same.
     assert_eq!(
-        cost_at(&t, "openai", "gpt-4o-2024-08-06", &u, NOW, None),
+        cost_at(&t, "openai", "gpt-4o-2024-08-06", &u, NOW, None).map(owned),
         Some(first.clone())
     );
     let o = ModelPriceOverride {
@@ -840,18 +848,18 @@ fn a_remembered_match_gives_way_to_a_later_override() {
     t.add_override(&o).unwrap();
     let overridden = cost_at(&t, "openai", "gpt-4o-2024-08-06", &u, NOW, None).unwrap();
     assert_eq!(overridden.nano_usd, 1_100_000);
-    assert_ne!(overridden.nano_usd, first.nano_usd);
+    assert_ne!(overridden.nano_usd, first.2);
     // An override outranks a merged entry (as before); on a table without
     // one, a merged entry placed before the remembered one wins, and the
     // entries after it moved: a stale position would price another model.
     let mut t2 = PriceTable::builtin().unwrap();
     assert_eq!(
-        cost_at(&t2, "openai", "gpt-4o-2024-08-06", &u, NOW, None),
+        cost_at(&t2, "openai", "gpt-4o-2024-08-06", &u, NOW, None).map(owned),
         Some(first.clone())
     );
     assert_eq!(
         cost_at(&t2, "openai", "gpt-4o-mini", &u, NOW, None).map(|c| c.model_id),
-        Some("gpt-4o-mini".to_string())
+        Some("gpt-4o-mini")
     );
     t2.merge(
         PriceTable::from_json(
@@ -860,13 +868,10 @@ fn a_remembered_match_gives_way_to_a_later_override() {
         .unwrap(),
     );
     let merged = cost_at(&t2, "openai", "gpt-4o-2024-08-06", &u, NOW, None).unwrap();
-    assert_eq!(
-        (merged.model_id.as_str(), merged.nano_usd),
-        ("flat", 2_200_000)
-    );
+    assert_eq!((merged.model_id, merged.nano_usd), ("flat", 2_200_000));
     assert_eq!(
         cost_at(&t2, "openai", "gpt-4o-mini", &u, NOW, None).map(|c| c.model_id),
-        Some("gpt-4o-mini".to_string())
+        Some("gpt-4o-mini")
     );
     // Unknown models are remembered as unknown, and still unknown.
     assert!(cost_at(&t, "openai", "no-such-model-xyz", &u, NOW, None).is_none());
