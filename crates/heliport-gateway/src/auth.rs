@@ -4,6 +4,7 @@
 use heliport_core::error::{ErrorCode, GatewayError};
 use heliport_store::auth::bearer;
 use heliport_store::keys::KEY_PREFIX;
+use http::header::{self, HeaderName};
 
 use crate::pipeline::Ctx;
 use crate::state::{AuthMode, GatewayState};
@@ -14,7 +15,7 @@ pub(crate) async fn authenticate(
     ctx: &mut Ctx,
     headers: &http::HeaderMap,
 ) -> Result<(), GatewayError> {
-    let raw = headers.get("helicone-auth");
+    let raw = headers.get(HELICONE_AUTH);
     let Some(raw) = raw else {
         return match state.cfg.auth_mode {
             AuthMode::Optional => {
@@ -50,8 +51,16 @@ pub(crate) async fn authenticate(
     Ok(())
 }
 
+/// Names looked up on every request are made once: a name given as a string
+/// is parsed again at each lookup.
+const HELICONE_AUTH: HeaderName = HeaderName::from_static("helicone-auth");
+
 /// Headers that carry a provider's credential.
-const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "x-api-key", "api-key"];
+const CREDENTIAL_HEADERS: [HeaderName; 3] = [
+    header::AUTHORIZATION,
+    HeaderName::from_static("x-api-key"),
+    HeaderName::from_static("api-key"),
+];
 
 /// A heliport key in a provider credential header would be sent to the
 /// provider: refuse the request instead (SPEC §1).
@@ -60,10 +69,10 @@ pub(crate) fn refuse_heliport_keys(
     headers: &http::HeaderMap,
 ) -> Result<(), GatewayError> {
     let helicone_key = helicone_key(headers);
-    for name in CREDENTIAL_HEADERS {
+    for name in &CREDENTIAL_HEADERS {
         for value in headers.get_all(name) {
             if let Ok(v) = value.to_str() {
-                check_credential(state, name, v, helicone_key)?;
+                check_credential(state, name.as_str(), v, helicone_key)?;
             }
         }
     }
@@ -73,7 +82,7 @@ pub(crate) fn refuse_heliport_keys(
 /// The key in the request's `Helicone-Auth`.
 pub(crate) fn helicone_key(headers: &http::HeaderMap) -> Option<&str> {
     headers
-        .get("helicone-auth")
+        .get(HELICONE_AUTH)
         .and_then(|v| v.to_str().ok())
         .and_then(bearer)
 }
@@ -89,7 +98,7 @@ pub(crate) fn check_credential(
 ) -> Result<(), GatewayError> {
     if !CREDENTIAL_HEADERS
         .iter()
-        .any(|h| name.eq_ignore_ascii_case(h))
+        .any(|h| name.eq_ignore_ascii_case(h.as_str()))
     {
         return Ok(());
     }
