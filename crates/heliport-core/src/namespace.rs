@@ -46,6 +46,18 @@ pub fn is_reserved(path: &str) -> bool {
     matched_prefix(&normalize(path)).is_some()
 }
 
+/// Whether heliport's own routes may answer `path` (without query): it is
+/// reserved ([`is_reserved`]), or it starts with a reserved prefix as
+/// written. `/v1/request/..` normalises out of the namespace, yet a route
+/// such as `/v1/request/{id}` matches it as written, so the router decides
+/// such a path, not the proxy.
+pub fn routed_as_reserved(path: &str) -> bool {
+    if is_plain(path) {
+        return matched_prefix(path).is_some();
+    }
+    matched_prefix(path).is_some() || matched_prefix(&normalize(path)).is_some()
+}
+
 /// A path that normalising would not change (beyond a trailing slash): no
 /// escapes, no empty segment but a trailing one, no dot segments. One pass
 /// over the bytes, as every proxied path comes here.
@@ -140,6 +152,30 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_written_under_a_reserved_prefix_are_routed_as_reserved() {
+        for path in [
+            "/v1/request/query",
+            "/v1/request/..",
+            "/V1/Request/../score",
+            "/v1/prompt/%2e%2e",
+            "/v1//request/query",
+            "/custom/v1/log",
+        ] {
+            assert!(routed_as_reserved(path), "{path}");
+        }
+        assert!(!is_reserved("/v1/request/.."));
+        for path in [
+            "/v1/chat/completions",
+            "/v1/requests",
+            "/",
+            "/healthz",
+            "/v1/x/../y",
+        ] {
+            assert!(!routed_as_reserved(path), "{path}");
+        }
+    }
 
     #[test]
     fn every_spelling_of_the_rest_namespace_is_reserved() {

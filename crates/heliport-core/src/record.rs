@@ -120,9 +120,10 @@ impl CapturedBody {
         self.tail.extend(rest.iter().copied());
     }
 
-    /// Make room for a body announced at `len` bytes, of which at most `cap`
-    /// are kept. Only so much is taken on the word of a header: an upstream
-    /// that announces a large body and sends nothing must not hold the cap.
+    /// Make room for a body expected at `len` bytes (announced, or a
+    /// stream's first guess), of which at most `cap` are kept. Only so much
+    /// is taken on the word of a header: an upstream that announces a large
+    /// body and sends nothing must not hold the cap.
     pub fn reserve(&mut self, len: usize, cap: usize) {
         let room = cap.saturating_sub(self.head.len()).min(RESERVE_CEILING);
         // Only a hint: without the memory, the body grows as it arrives.

@@ -68,7 +68,8 @@ pub async fn handle(state: Arc<GatewayState>, req: Request<Body>) -> Response<Bo
         started: Instant::now(),
         created_at: Utc::now(),
         request_id: crate::ids::new_v7(),
-        // The router sends only paths outside heliport's namespace here.
+        // Only paths outside heliport's namespace come here (`App::answer`
+        // and the router's fallback both check).
         style: ErrorStyle::for_proxied_path(parts.uri.path()),
         method: parts.method.clone(),
         host: parts

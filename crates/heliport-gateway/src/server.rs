@@ -32,9 +32,9 @@ pub struct App {
     dashboard: Option<Dashboard>,
 }
 
-/// Paths outside heliport's reserved namespace (`namespace::is_reserved`)
-/// that the router answers itself; every route of [`router_with_dashboard`]
-/// is one of these or reserved.
+/// Paths outside heliport's reserved namespace that the router answers
+/// itself; every other route of [`router_with_dashboard`] is under a reserved
+/// prefix (`namespace::routed_as_reserved`).
 const OWN_PATHS: [&str; 4] = ["/healthcheck", "/healthz", "/readyz", "/metrics"];
 
 impl App {
@@ -43,14 +43,44 @@ impl App {
     /// endpoint as `/v1/request/query`), every other path through the proxy.
     pub async fn answer(&self, req: Request) -> Response<Body> {
         let path = req.uri().path();
-        if OWN_PATHS.contains(&path) || heliport_core::namespace::is_reserved(path) {
+        if OWN_PATHS.contains(&path) || heliport_core::namespace::routed_as_reserved(path) {
             let req = canonical_rest_path(req);
             return match tower::ServiceExt::oneshot(self.router.clone(), req).await {
                 Ok(resp) => resp,
                 Err(never) => match never {},
             };
         }
-        proxy_unreserved(self.state.clone(), self.dashboard.clone(), req).await
+        let method = req.method().clone();
+        let mut resp = proxy_unreserved(self.state.clone(), self.dashboard.clone(), req).await;
+        finish_as_router(&method, &mut resp);
+        resp
+    }
+}
+
+/// What axum's router does to each response it gives (`RouteFuture` in
+/// axum's `routing/route.rs`), done here for the proxied ones that skip it:
+/// hyper's HTTP/2 server neither sets `Content-Length` once the listener has
+/// wrapped the body nor empties the body of an answer to `HEAD`.
+fn finish_as_router(method: &http::Method, resp: &mut Response<Body>) {
+    use http_body::Body as _;
+    if *method == http::Method::CONNECT && resp.status().is_success() {
+        // RFC 9110: no body and no length in a successful answer to CONNECT.
+        if resp.headers().contains_key(header::CONTENT_LENGTH)
+            || resp.headers().contains_key(header::TRANSFER_ENCODING)
+            || resp.body().size_hint().lower() != 0
+        {
+            *resp.body_mut() = Body::empty();
+        }
+        return;
+    }
+    if !resp.headers().contains_key(header::CONTENT_LENGTH) {
+        if let Some(size) = resp.body().size_hint().exact() {
+            resp.headers_mut()
+                .insert(header::CONTENT_LENGTH, http::HeaderValue::from(size));
+        }
+    }
+    if *method == http::Method::HEAD {
+        *resp.body_mut() = Body::empty();
     }
 }
 

@@ -185,8 +185,9 @@ where
     finished: bool,
 }
 
-/// Room made for a response body of unknown length before it arrives.
-const UNANNOUNCED_BODY_RESERVE: usize = 4 << 10;
+/// Room made for a stream's body before it arrives (it announces no
+/// length). Counted in the record's weight on the queue as allocated.
+const STREAM_BODY_RESERVE: usize = 4 << 10;
 
 /// Bytes waiting for the client: one frame kept as it is, copied into a
 /// buffer only once a second joins it.
@@ -240,14 +241,16 @@ where
         if let Some(ex) = pending.exchange_mut() {
             ex.response_is_sse = is_sse;
             // A body of announced length starts in an allocation of about
-            // its size, not in a chain of ever larger copies; one of unknown
-            // length (every stream) in a few kilobytes, where growing from
-            // its first event took four copies for a short chat stream.
+            // its size, not in a chain of ever larger copies; so does a
+            // stream, in a few kilobytes, where growing from its first event
+            // took four copies for a short chat stream.
             let len = match inner.size_hint().exact() {
-                Some(len) => usize::try_from(len).unwrap_or(usize::MAX),
-                None => UNANNOUNCED_BODY_RESERVE,
+                Some(len) => Some(usize::try_from(len).unwrap_or(usize::MAX)),
+                None => is_sse.then_some(STREAM_BODY_RESERVE),
             };
-            ex.response_body.reserve(len, cap);
+            if let Some(len) = len {
+                ex.response_body.reserve(len, cap);
+            }
         }
         TeeBody {
             inner,

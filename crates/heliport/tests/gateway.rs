@@ -838,6 +838,20 @@ async fn heliports_own_rest_paths_are_never_proxied() {
         assert_eq!(s, 200, "{path}: {}", String::from_utf8_lossy(&b));
         assert!(json(&b)["data"].is_array(), "{path}");
     }
+    // A path written under a REST prefix that normalises out of it is still
+    // the REST routes' to answer (`/v1/request/{id}` matches `..` as written).
+    let (s, _, b) = send(
+        "GET",
+        &h.url("/v1/request/.."),
+        &[("authorization", &format!("Bearer {}", h.key))],
+        "",
+    )
+    .await;
+    let v = json(&b);
+    assert!(
+        v.get("data").is_some() && v.get("error").is_some(),
+        "{s}: {v}"
+    );
     assert!(
         mock.requests().is_empty(),
         "a heliport key must never reach a provider"

@@ -823,6 +823,31 @@ async fn the_listener_serves_https_over_h2_and_http1() {
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     assert!(String::from_utf8_lossy(&body).contains("data: [DONE]"));
 
+    // A refusal over HTTP/2 carries its length; the answer to HEAD has no
+    // body (an HTTP/2 client resets a HEAD stream that sends one).
+    for method in [http::Method::POST, http::Method::HEAD] {
+        let req = http::Request::builder()
+            .method(method.clone())
+            .uri(h.url("/v1/chat/completions"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 401, "{method}");
+        let length: usize = resp.headers()["content-length"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        if method == http::Method::HEAD {
+            assert!(body.is_empty(), "{body:?}");
+            assert!(length > 0);
+        } else {
+            assert_eq!(body.len(), length);
+            assert!(error_message(&body).contains("Helicone-Auth"), "{body:?}");
+        }
+    }
+
     // HTTP/1.1 for a client that offers only it.
     let tls = tls_connect(&h, client_tls(&[&ca.pem()], &[b"http/1.1"]))
         .await
