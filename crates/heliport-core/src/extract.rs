@@ -768,6 +768,25 @@ fn lax<'a, T: LaxTarget<'a>>(value: &'a [u8]) -> Lax<T> {
     serde_json::from_slice(value).unwrap_or_default()
 }
 
+/// [`lax`] for text: a string without escapes or control characters, and
+/// `null`, are read directly (a model name, an object type: a few on every
+/// answer and stream event, where serde's setup cost more than the bytes);
+/// anything else as serde reads it.
+fn lax_text(value: &[u8]) -> Lax<String> {
+    if let Some(inner) = value
+        .strip_prefix(b"\"")
+        .and_then(|v| v.strip_suffix(b"\""))
+    {
+        if !inner.iter().any(|&c| c < 0x20 || c == b'\\' || c == b'"') {
+            return Lax(std::str::from_utf8(inner).ok().map(str::to_owned));
+        }
+    }
+    if value == b"null" {
+        return Lax(None);
+    }
+    lax(value)
+}
+
 /// The `Doc` of an object, read member by member.
 fn scan_doc(bytes: &[u8]) -> Option<Doc> {
     scan_doc_within(bytes, NESTED_SCANS)
@@ -790,11 +809,11 @@ fn scan_doc_within(bytes: &[u8], nested_scans: u8) -> Option<Doc> {
         }
     };
     read_members(bytes, |doc: &mut Doc, key, value| match key {
-        b"model" => doc.model = lax(value),
-        b"modelVersion" => doc.model_version = lax(value),
-        b"service_tier" => doc.service_tier = lax(value),
-        b"type" => doc.kind = lax(value),
-        b"object" => doc.object = lax(value),
+        b"model" => doc.model = lax_text(value),
+        b"modelVersion" => doc.model_version = lax_text(value),
+        b"service_tier" => doc.service_tier = lax_text(value),
+        b"type" => doc.kind = lax_text(value),
+        b"object" => doc.object = lax_text(value),
         b"usage" => doc.usage = scan_usage(value),
         b"usageMetadata" => doc.usage_metadata = lax(value),
         b"x_groq" => doc.x_groq = lax(value),
@@ -836,7 +855,7 @@ fn scan_usage(value: &[u8]) -> Lax<RawUsage> {
         b"cache_creation_input_tokens" => u.cache_creation_input_tokens = count(v),
         b"cache_creation" => u.cache_creation = lax(v),
         b"server_tool_use" => u.server_tool_use = lax(v),
-        b"service_tier" => u.service_tier = lax(v),
+        b"service_tier" => u.service_tier = lax_text(v),
         _ => {}
     })
     .map_or_else(|| lax(value), |u| Lax(Some(u)))
@@ -1585,9 +1604,9 @@ pub fn request_fields(request_body: &[u8]) -> RequestFields {
     }
     // The prompt (`messages`, `input`, `contents`) is skipped unread.
     let raw = read_members(request_body, |r: &mut RawRequest, key, value| match key {
-        b"model" => r.model = lax(value),
+        b"model" => r.model = lax_text(value),
         b"stream" => r.stream = lax(value),
-        b"user" => r.user = lax(value),
+        b"user" => r.user = lax_text(value),
         b"metadata" => r.metadata = lax(value),
         _ => {}
     })
@@ -1608,6 +1627,36 @@ pub fn request_fields(request_body: &[u8]) -> RequestFields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_read_directly_is_what_serde_reads() {
+        let cases: [&[u8]; 16] = [
+            br#""gpt-4o""#,
+            br#""""#,
+            br#""gpt\u002d4o""#,
+            br#""a\"b""#,
+            b"\"tab\there\"",
+            b"\"bad \xff utf-8\"",
+            "\"é model\"".as_bytes(),
+            b"null",
+            b"12",
+            b"true",
+            b"{}",
+            b"[\"x\"]",
+            b"\"",
+            b"\"unterminated",
+            b"",
+            b"\"a\" ",
+        ];
+        for raw in cases {
+            assert_eq!(
+                lax_text(raw).0,
+                lax::<String>(raw).0,
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
+        }
+    }
 
     fn usage(prompt: u64, completion: u64, read: u64, write: u64, reasoning: u64) -> Usage {
         Usage {
