@@ -272,7 +272,7 @@ struct Doc {
 }
 
 /// OpenAI chat, OpenAI Responses and Anthropic usage fields side by side:
-/// their names do not collide, so one struct reads all three. `scan_usage`
+/// their names do not collide, so one struct reads all three. `usage_at`
 /// reads the same fields by name: a field added here goes there too.
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -297,7 +297,7 @@ struct RawUsage {
 }
 
 /// The `*_tokens_details` of every convention (OpenAI chat and Responses,
-/// Anthropic `output_tokens_details`). Read by name in `scan_usage` too.
+/// Anthropic `output_tokens_details`). Read by name in `usage_at` too.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Details {
@@ -808,57 +808,95 @@ fn scan_doc_within(bytes: &[u8], nested_scans: u8) -> Option<Doc> {
             _ => Lax(serde_doc(value)),
         }
     };
-    read_members(bytes, |doc: &mut Doc, key, value| match key {
-        b"model" => doc.model = lax_text(value),
-        b"modelVersion" => doc.model_version = lax_text(value),
-        b"service_tier" => doc.service_tier = lax_text(value),
-        b"type" => doc.kind = lax_text(value),
-        b"object" => doc.object = lax_text(value),
-        b"usage" => doc.usage = scan_usage(value),
-        b"usageMetadata" => doc.usage_metadata = lax(value),
-        b"x_groq" => doc.x_groq = lax(value),
-        b"response" => doc.response = nested(value),
-        b"message" => doc.message = nested(value),
-        _ => {}
-    })
+    let (doc, end) = read_members_at(bytes, |doc: &mut Doc, key, rest| match key {
+        b"model" => put(&mut doc.model, at(rest, lax_text)),
+        b"modelVersion" => put(&mut doc.model_version, at(rest, lax_text)),
+        b"service_tier" => put(&mut doc.service_tier, at(rest, lax_text)),
+        b"type" => put(&mut doc.kind, at(rest, lax_text)),
+        b"object" => put(&mut doc.object, at(rest, lax_text)),
+        b"usage" => put(&mut doc.usage, usage_at(rest)),
+        b"usageMetadata" => put(&mut doc.usage_metadata, at(rest, lax)),
+        b"x_groq" => put(&mut doc.x_groq, at(rest, lax)),
+        b"response" => put(&mut doc.response, at(rest, nested)),
+        b"message" => put(&mut doc.message, at(rest, nested)),
+        _ => None,
+    })?;
+    bytes
+        .get(end..)?
+        .iter()
+        .all(u8::is_ascii_whitespace)
+        .then_some(doc)
 }
 
-/// A `usage` object read member by member, its counts straight from their
-/// digits: through serde's derived visitors the 11 numbers of an OpenAI
-/// usage cost about as much as the rest of the answer. The fields are
-/// `RawUsage`'s; anything unusual (an escaped key, a count written as a
-/// string or a float, not an object at all) is read as serde reads it.
-fn scan_usage(value: &[u8]) -> Lax<RawUsage> {
-    fn details(value: &[u8]) -> Lax<Details> {
-        read_members(value, |d: &mut Details, key, v| match key {
-            b"cached_tokens" => d.cached_tokens = count(v),
-            b"cache_write_tokens" => d.cache_write_tokens = count(v),
-            b"reasoning_tokens" => d.reasoning_tokens = count(v),
-            b"thinking_tokens" => d.thinking_tokens = count(v),
-            b"audio_tokens" => d.audio_tokens = count(v),
-            b"image_tokens" => d.image_tokens = count(v),
-            _ => {}
-        })
-        .map_or_else(|| lax(value), |d| Lax(Some(d)))
+/// A `T` read member by member from the object `rest` starts with, each
+/// value where it lies (`json_members::read_object`): `keep` returns the
+/// length of a value it read, `None` for one skipped unread. With the
+/// object's length; `None` as `read_object` gives it.
+fn read_members_at<'a, T: Default>(
+    rest: &'a [u8],
+    mut keep: impl FnMut(&mut T, &'a [u8], &'a [u8]) -> Option<usize>,
+) -> Option<(T, usize)> {
+    let mut out = T::default();
+    let end = crate::json_members::read_object(rest, |key, value| keep(&mut out, key, value))?;
+    Some((out, end))
+}
+
+/// `read` of the value `rest` starts with, and its length.
+fn at<'a, T>(rest: &'a [u8], read: impl FnOnce(&'a [u8]) -> T) -> Option<(T, usize)> {
+    let len = crate::json_members::value_len(rest)?;
+    Some((read(rest.get(..len)?), len))
+}
+
+/// Stores what [`at`] read and gives its length.
+fn put<T>(slot: &mut T, read: Option<(T, usize)>) -> Option<usize> {
+    let (value, len) = read?;
+    *slot = value;
+    Some(len)
+}
+
+/// The `usage` object `rest` starts with, read member by member where it
+/// lies, its counts straight from their digits: through serde's derived
+/// visitors the 11 numbers of an OpenAI usage cost about as much as the
+/// rest of the answer. The fields are `RawUsage`'s; anything unusual (an
+/// escaped key, a count written as a string or a float, not an object at
+/// all) is read as serde reads it. With the value's length.
+fn usage_at(rest: &[u8]) -> Option<(Lax<RawUsage>, usize)> {
+    fn details_at(rest: &[u8]) -> Option<(Lax<Details>, usize)> {
+        let read = read_members_at(rest, |d: &mut Details, key, r| match key {
+            b"cached_tokens" => put(&mut d.cached_tokens, at(r, count)),
+            b"cache_write_tokens" => put(&mut d.cache_write_tokens, at(r, count)),
+            b"reasoning_tokens" => put(&mut d.reasoning_tokens, at(r, count)),
+            b"thinking_tokens" => put(&mut d.thinking_tokens, at(r, count)),
+            b"audio_tokens" => put(&mut d.audio_tokens, at(r, count)),
+            b"image_tokens" => put(&mut d.image_tokens, at(r, count)),
+            _ => None,
+        });
+        match read {
+            Some((d, len)) => Some((Lax(Some(d)), len)),
+            None => at(rest, lax),
+        }
     }
-    read_members(value, |u: &mut RawUsage, key, v| match key {
-        b"prompt_tokens" => u.prompt_tokens = count(v),
-        b"completion_tokens" => u.completion_tokens = count(v),
-        b"prompt_tokens_details" => u.prompt_tokens_details = details(v),
-        b"completion_tokens_details" => u.completion_tokens_details = details(v),
-        b"prompt_cache_hit_tokens" => u.prompt_cache_hit_tokens = count(v),
-        b"input_tokens" => u.input_tokens = count(v),
-        b"output_tokens" => u.output_tokens = count(v),
-        b"input_tokens_details" => u.input_tokens_details = details(v),
-        b"output_tokens_details" => u.output_tokens_details = details(v),
-        b"cache_read_input_tokens" => u.cache_read_input_tokens = count(v),
-        b"cache_creation_input_tokens" => u.cache_creation_input_tokens = count(v),
-        b"cache_creation" => u.cache_creation = lax(v),
-        b"server_tool_use" => u.server_tool_use = lax(v),
-        b"service_tier" => u.service_tier = lax_text(v),
-        _ => {}
-    })
-    .map_or_else(|| lax(value), |u| Lax(Some(u)))
+    let read = read_members_at(rest, |u: &mut RawUsage, key, r| match key {
+        b"prompt_tokens" => put(&mut u.prompt_tokens, at(r, count)),
+        b"completion_tokens" => put(&mut u.completion_tokens, at(r, count)),
+        b"prompt_tokens_details" => put(&mut u.prompt_tokens_details, details_at(r)),
+        b"completion_tokens_details" => put(&mut u.completion_tokens_details, details_at(r)),
+        b"prompt_cache_hit_tokens" => put(&mut u.prompt_cache_hit_tokens, at(r, count)),
+        b"input_tokens" => put(&mut u.input_tokens, at(r, count)),
+        b"output_tokens" => put(&mut u.output_tokens, at(r, count)),
+        b"input_tokens_details" => put(&mut u.input_tokens_details, details_at(r)),
+        b"output_tokens_details" => put(&mut u.output_tokens_details, details_at(r)),
+        b"cache_read_input_tokens" => put(&mut u.cache_read_input_tokens, at(r, count)),
+        b"cache_creation_input_tokens" => put(&mut u.cache_creation_input_tokens, at(r, count)),
+        b"cache_creation" => put(&mut u.cache_creation, at(r, lax)),
+        b"server_tool_use" => put(&mut u.server_tool_use, at(r, lax)),
+        b"service_tier" => put(&mut u.service_tier, at(r, lax_text)),
+        _ => None,
+    });
+    match read {
+        Some((u, len)) => Some((Lax(Some(u)), len)),
+        None => at(rest, lax),
+    }
 }
 
 /// A token count: plain digits are read directly, anything else leniently.
@@ -1808,8 +1846,10 @@ mod tests {
                     kind: Lax(Some("message".into())),
                     ..Doc::default()
                 };
+                let (scanned, len) = usage_at(case.as_bytes()).unwrap();
+                assert_eq!(len, case.len(), "{case}");
                 assert_eq!(
-                    extract_doc(flavor, &doc(scan_usage(case.as_bytes()))),
+                    extract_doc(flavor, &doc(scanned)),
                     extract_doc(flavor, &doc(lax(case.as_bytes()))),
                     "{flavor:?} {case}"
                 );

@@ -19,13 +19,33 @@
 /// (`"text"`, `{...}`, `12`). `None` when `doc` is not one well-formed
 /// object at the top level (`each` may have seen some members by then).
 pub fn for_each_member<'a>(doc: &'a [u8], mut each: impl FnMut(&'a [u8], &'a [u8])) -> Option<()> {
+    let end = read_object(doc, |key, rest| {
+        let len = value_len(rest)?;
+        each(key, rest.get(..len)?);
+        Some(len)
+    })?;
+    trailing_ws_only(doc, end).then_some(())
+}
+
+/// Walks the object `doc` starts with (after whitespace) and returns the
+/// index just past its closing brace, whatever follows it. `each` gets every
+/// key and the document from that key's value on, and may read the value in
+/// place: it returns the value's length when it did, `None` to have it
+/// skipped by its structure. A value read where it lies is walked once, not
+/// once to find its end and again to read it (an answer's `usage` and the
+/// objects inside it). `None` when the object is not well formed at its
+/// level or a key is escaped.
+pub fn read_object<'a>(
+    doc: &'a [u8],
+    mut each: impl FnMut(&'a [u8], &'a [u8]) -> Option<usize>,
+) -> Option<usize> {
     let mut i = skip_ws(doc, 0);
     if doc.get(i) != Some(&b'{') {
         return None;
     }
     i = skip_ws(doc, i + 1);
     if doc.get(i) == Some(&b'}') {
-        return trailing_ws_only(doc, i + 1).then_some(());
+        return Some(i + 1);
     }
     loop {
         if doc.get(i) != Some(&b'"') {
@@ -41,15 +61,25 @@ pub fn for_each_member<'a>(doc: &'a [u8], mut each: impl FnMut(&'a [u8], &'a [u8
             return None;
         }
         let start = skip_ws(doc, i + 1);
-        let end = value_end(doc, start)?;
-        each(key, doc.get(start..end)?);
+        let rest = doc.get(start..)?;
+        let end = match each(key, rest) {
+            Some(len) if (1..=rest.len()).contains(&len) => start + len,
+            Some(_) => return None,
+            None => value_end(doc, start)?,
+        };
         i = skip_ws(doc, end);
         match doc.get(i) {
             Some(b',') => i = skip_ws(doc, i + 1),
-            Some(b'}') => return trailing_ws_only(doc, i + 1).then_some(()),
+            Some(b'}') => return Some(i + 1),
             _ => return None,
         }
     }
+}
+
+/// The length of the JSON value `rest` starts with, found by its structure
+/// alone (as [`for_each_member`] skips values).
+pub fn value_len(rest: &[u8]) -> Option<usize> {
+    value_end(rest, 0)
 }
 
 /// Whether no object or array in `doc` is nested deeper than `limit` (the
@@ -243,6 +273,48 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Reads every object value in place, recursively, as a reader of
+    /// `usage` does; anything else is left to the walk.
+    fn read_in_place(rest: &[u8]) -> Option<usize> {
+        read_object(rest, |_, value| {
+            if value.first() == Some(&b'{') {
+                read_in_place(value)
+            } else {
+                None
+            }
+        })
+    }
+
+    #[test]
+    fn values_read_in_place_end_where_the_walk_ends_them() {
+        let mut seed = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..2000 {
+            let mut doc = serde_json::Map::new();
+            for i in 0..6 {
+                doc.insert(format!("m{i}"), random_value(&mut seed, 4));
+            }
+            let text = serde_json::to_string(&doc).unwrap();
+            let bytes = text.as_bytes();
+            assert_eq!(read_in_place(bytes), Some(bytes.len()), "{text}");
+            assert_eq!(read_object(bytes, |_, _| None), Some(bytes.len()));
+            // Followed by more: the object's own end, whatever comes after.
+            let more = format!("{text} ,\"next\":1}}");
+            assert_eq!(read_in_place(more.as_bytes()), Some(bytes.len()));
+            for cut in (0..bytes.len()).step_by(5) {
+                let head = &bytes[..cut];
+                assert_eq!(
+                    read_in_place(head),
+                    None,
+                    "{}",
+                    String::from_utf8_lossy(head)
+                );
+            }
+        }
+        // A reader that claims more than there is, or nothing, ends the walk.
+        assert_eq!(read_object(br#"{"a":1}"#, |_, _| Some(0)), None);
+        assert_eq!(read_object(br#"{"a":1}"#, |_, r| Some(r.len() + 1)), None);
     }
 
     #[test]
