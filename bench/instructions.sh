@@ -33,19 +33,8 @@ KEEP_TMP=${KEEP_TMP:-0}
 log() { echo "[instructions] $*" >&2; }
 die() { echo "[instructions] error: $*" >&2; exit 1; }
 
-PIDS=()
-TMP=$(mktemp -d /tmp/heliport-instr.XXXXXX)
-cleanup() {
-  local rc=$?
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ "$KEEP_TMP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 . "$ROOT/bench/lib.sh"
+bench_tmp heliport-instr
 need_pkg wrk wrk
 need_pkg valgrind valgrind
 command -v curl >/dev/null || need_pkg curl curl

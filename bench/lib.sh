@@ -25,3 +25,25 @@ wait_http() { # url what [tries]: waits up to tries × 0.1 s (default 30 s) for 
   done
   die "$2 did not come up ($1)"
 }
+
+bench_tmp() { # name: makes $TMP (/tmp/name.XXXXXX) and an empty PIDS; on exit
+  # every pid in PIDS is stopped (TERM, KILL after 5 s: heliport flushes its
+  # writer on TERM) and $TMP removed unless KEEP_TMP=1. Call in the script's
+  # own shell, not a subshell.
+  PIDS=()
+  TMP=$(mktemp -d "/tmp/$1.XXXXXX")
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+bench_cleanup() {
+  local rc=$?
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  if [ "${KEEP_TMP:-0}" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+  exit "$rc"
+}

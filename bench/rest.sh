@@ -61,21 +61,8 @@ esac
 log() { echo "[bench] $*" >&2; }
 die() { echo "[bench] error: $*" >&2; exit 1; }
 
-PIDS=()
-TMP=$(mktemp -d /tmp/heliport-rest-bench.XXXXXX)
-cleanup() {
-  local rc=$?
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ "$KEEP_TMP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+. "$ROOT/bench/lib.sh"
+bench_tmp heliport-rest-bench
 
 command -v curl >/dev/null || die "curl is needed"
 command -v python3 >/dev/null || die "python3 is needed"
@@ -93,8 +80,6 @@ fi
 BIN=$TARGET/$PROFILE_DIR/heliport
 WRITER_BENCH=$TARGET/$PROFILE_DIR/examples/writer_bench
 [ -x "$BIN" ] || die "no $BIN"
-
-. "$ROOT/bench/lib.sh"
 
 LOADAVG0=$(cut -d' ' -f1-3 /proc/loadavg)
 DB_FILE=${SEEDED_DB:-$TMP/rest.db}

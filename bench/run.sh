@@ -60,28 +60,9 @@ SKIP_BUILD=${SKIP_BUILD:-0}
 log() { echo "[bench] $*" >&2; }
 die() { echo "[bench] error: $*" >&2; exit 1; }
 
-# ---------------------------------------------------------------- cleanup
-PIDS=()
-TMP=$(mktemp -d /tmp/heliport-bench.XXXXXX)
-cleanup() {
-  local rc=$?
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    # give heliport time to flush its writer; then insist
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  if [ "$KEEP_TMP" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# ---------------------------------------------------------------- tools
+# ---------------------------------------------------------------- cleanup, tools
 . "$ROOT/bench/lib.sh"
+bench_tmp heliport-bench
 need_pkg wrk wrk
 [ -x /usr/sbin/nginx ] || need_pkg nginx nginx-light
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)

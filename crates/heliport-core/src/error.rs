@@ -265,30 +265,26 @@ mod tests {
 
     #[test]
     fn styles_by_path() {
-        assert_eq!(
-            ErrorStyle::for_path("/anthropic/v1/messages"),
-            ErrorStyle::Anthropic
-        );
-        assert_eq!(
-            ErrorStyle::for_path("/gemini/v1beta/models/x:generateContent"),
-            ErrorStyle::Gemini
-        );
-        assert_eq!(
-            ErrorStyle::for_path("/v1//request/query?x"),
-            ErrorStyle::Rest
-        );
-        assert_eq!(
-            ErrorStyle::for_path("/v1/chat/completions"),
-            ErrorStyle::OpenAi
-        );
-        assert_eq!(
-            ErrorStyle::for_proxied_path("/Gemini/v1beta/models/x:generateContent?key=k"),
-            ErrorStyle::Gemini
-        );
-        assert_eq!(
-            ErrorStyle::for_proxied_path("/anthropic?x"),
-            ErrorStyle::Anthropic
-        );
+        for (path, style) in [
+            ("/anthropic/v1/messages", ErrorStyle::Anthropic),
+            (
+                "/gemini/v1beta/models/x:generateContent",
+                ErrorStyle::Gemini,
+            ),
+            ("/v1//request/query?x", ErrorStyle::Rest),
+            ("/v1/chat/completions", ErrorStyle::OpenAi),
+        ] {
+            assert_eq!(ErrorStyle::for_path(path), style, "{path}");
+        }
+        for (path, style) in [
+            (
+                "/Gemini/v1beta/models/x:generateContent?key=k",
+                ErrorStyle::Gemini,
+            ),
+            ("/anthropic?x", ErrorStyle::Anthropic),
+        ] {
+            assert_eq!(ErrorStyle::for_proxied_path(path), style, "{path}");
+        }
     }
 
     #[test]

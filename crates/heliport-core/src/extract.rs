@@ -821,11 +821,7 @@ fn scan_doc_within(bytes: &[u8], nested_scans: u8) -> Option<Doc> {
         b"message" => put(&mut doc.message, at(rest, nested)),
         _ => None,
     })?;
-    bytes
-        .get(end..)?
-        .iter()
-        .all(u8::is_ascii_whitespace)
-        .then_some(doc)
+    crate::json_members::trailing_ws_only(bytes, end).then_some(doc)
 }
 
 /// A `T` read member by member from the object `rest` starts with, each
@@ -871,10 +867,7 @@ fn usage_at(rest: &[u8]) -> Option<(Lax<RawUsage>, usize)> {
             b"image_tokens" => put(&mut d.image_tokens, at(r, count)),
             _ => None,
         });
-        match read {
-            Some((d, len)) => Some((Lax(Some(d)), len)),
-            None => at(rest, lax),
-        }
+        or_serde(rest, read)
     }
     let read = read_members_at(rest, |u: &mut RawUsage, key, r| match key {
         b"prompt_tokens" => put(&mut u.prompt_tokens, at(r, count)),
@@ -893,8 +886,17 @@ fn usage_at(rest: &[u8]) -> Option<(Lax<RawUsage>, usize)> {
         b"service_tier" => put(&mut u.service_tier, at(r, lax_text)),
         _ => None,
     });
+    or_serde(rest, read)
+}
+
+/// What [`read_members_at`] read from `rest`, or, where it could not (not
+/// an object, an escaped key), the value as serde reads it.
+fn or_serde<'a, T: LaxTarget<'a>>(
+    rest: &'a [u8],
+    read: Option<(T, usize)>,
+) -> Option<(Lax<T>, usize)> {
     match read {
-        Some((u, len)) => Some((Lax(Some(u)), len)),
+        Some((value, len)) => Some((Lax(Some(value)), len)),
         None => at(rest, lax),
     }
 }

@@ -118,7 +118,8 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-fn trailing_ws_only(b: &[u8], i: usize) -> bool {
+/// Whether nothing but whitespace follows index `i` of `b`.
+pub fn trailing_ws_only(b: &[u8], i: usize) -> bool {
     skip_ws(b, i) == b.len()
 }
 
@@ -246,14 +247,18 @@ mod tests {
         }
     }
 
+    /// An object of six random members.
+    fn random_doc(seed: &mut u64) -> serde_json::Map<String, serde_json::Value> {
+        (0..6)
+            .map(|i| (format!("m{i}"), random_value(seed, 4)))
+            .collect()
+    }
+
     #[test]
     fn members_agree_with_a_full_parse_of_random_documents() {
         let mut seed = 0x9E37_79B9_7F4A_7C15;
         for _ in 0..2000 {
-            let mut doc = serde_json::Map::new();
-            for i in 0..6 {
-                doc.insert(format!("m{i}"), random_value(&mut seed, 4));
-            }
+            let doc = random_doc(&mut seed);
             let text = serde_json::to_string_pretty(&doc).unwrap();
             let found = members(text.as_bytes()).unwrap_or_else(|| panic!("{text}"));
             assert_eq!(found.len(), doc.len(), "{text}");
@@ -291,10 +296,7 @@ mod tests {
     fn values_read_in_place_end_where_the_walk_ends_them() {
         let mut seed = 0x2545_F491_4F6C_DD1D;
         for _ in 0..2000 {
-            let mut doc = serde_json::Map::new();
-            for i in 0..6 {
-                doc.insert(format!("m{i}"), random_value(&mut seed, 4));
-            }
+            let doc = random_doc(&mut seed);
             let text = serde_json::to_string(&doc).unwrap();
             let bytes = text.as_bytes();
             assert_eq!(read_in_place(bytes), Some(bytes.len()), "{text}");
