@@ -45,7 +45,9 @@ pub struct WriterConfig {
     pub batch_size: usize,
     /// The spool file.
     pub spool_path: PathBuf,
-    /// How often to retry writing the spool back while it holds records.
+    /// How often to retry writing the spool back while the store is down.
+    /// While it is up, what the spool holds (records past a full queue) is
+    /// written back at once, a batch at a time between the queue's batches.
     pub spool_retry: Duration,
     /// How long a batch waits for more records before it is written.
     pub linger: Duration,
@@ -245,6 +247,8 @@ pub fn start_with<S: RecordSink>(
         versions: PromptVersionCache::default(),
         cfg,
         last_replay_attempt: None,
+        store_up: true,
+        replaying: true,
     };
     let task = tokio::spawn(writer.run(rx, shutdown_rx));
     Ok((
@@ -311,6 +315,13 @@ struct Writer<S> {
     versions: PromptVersionCache,
     cfg: WriterConfig,
     last_replay_attempt: Option<Instant>,
+    /// Whether the store took the last batch offered to it. While it does,
+    /// the queue's records are stored at once, whatever waits in the spool.
+    store_up: bool,
+    /// Whether the last step of writing the spool back went well: while it
+    /// did (and the store is up), the spool is written back whenever the
+    /// queue is empty rather than every `spool_retry`.
+    replaying: bool,
 }
 
 /// Moves what is queued into `batch`, up to `max`; whether the batch is full
@@ -335,12 +346,27 @@ impl<S: RecordSink> Writer<S> {
         self.replay_spool().await;
         let mut batch: Vec<Queued> = Vec::with_capacity(self.cfg.batch_size);
         loop {
-            let first = tokio::select! {
-                m = rx.recv() => m,
-                _ = shutdown.changed() => None,
-                _ = tokio::time::sleep(self.cfg.spool_retry) => {
-                    self.maybe_replay().await;
-                    continue;
+            let replay_now = self.store_up && self.replaying && !*shutdown.borrow();
+            let first = if replay_now && pending(&self.spool) > 0 {
+                // Records past a full queue wait in the spool and the store is
+                // up: write them back while the queue is empty, a batch at a
+                // time, so the queue's records never wait behind the spool.
+                match rx.try_recv() {
+                    Ok(q) => Some(q),
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        let _ = self.replay_batch().await;
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                }
+            } else {
+                tokio::select! {
+                    m = rx.recv() => m,
+                    _ = shutdown.changed() => None,
+                    _ = tokio::time::sleep(self.cfg.spool_retry) => {
+                        self.maybe_replay().await;
+                        continue;
+                    }
                 }
             };
             let Some(first) = first else { break };
@@ -388,10 +414,14 @@ impl<S: RecordSink> Writer<S> {
 
     async fn write_exchanges(&mut self, batch: impl ExactSizeIterator<Item = Box<Exchange>>) {
         let (mut records, posthog) = finalize_all(batch, &self.prices);
-        // Records wait behind the spool so they are stored in order.
-        let spool_pending = pending(&self.spool) > 0;
+        // While the store is down, records join the spool without trying it
+        // (the spool's timed replay finds out when it is back). While it is
+        // up they are stored at once, even with older records still in the
+        // spool: every query orders records by their time, not by when they
+        // were stored, and overflow from a burst must not send everything
+        // after it through the spool.
         let mut stored = false;
-        if !spool_pending {
+        if self.store_up || pending(&self.spool) == 0 {
             match self
                 .sink
                 .insert_records(&mut records, &mut self.versions)
@@ -399,10 +429,13 @@ impl<S: RecordSink> Writer<S> {
             {
                 Ok(n) => {
                     metrics::counter!("heliport_records_written_total").increment(n);
+                    self.store_up = true;
                     stored = true;
                 }
                 Err(e) => {
                     self.versions.clear();
+                    self.store_up = false;
+                    self.last_replay_attempt = Some(Instant::now());
                     tracing::warn!(error = %e, records = records.len(), "store unavailable: spooling records");
                 }
             }
@@ -476,62 +509,78 @@ impl<S: RecordSink> Writer<S> {
         None
     }
 
+    /// One batch of the spool written back: between two of the queue's
+    /// batches while the store is up, and every `spool_retry` while it is
+    /// down (the first batch it takes marks it up again) or the spool fails.
     async fn maybe_replay(&mut self) {
         let pending = pending(&self.spool) > 0;
-        let due = self
-            .last_replay_attempt
-            .is_none_or(|t| t.elapsed() >= self.cfg.spool_retry);
+        let due = (self.store_up && self.replaying)
+            || self
+                .last_replay_attempt
+                .is_none_or(|t| t.elapsed() >= self.cfg.spool_retry);
         if pending && due {
-            self.replay_spool().await;
+            let _ = self.replay_batch().await;
         }
     }
 
-    /// Write the spool back to the store, a batch at a time; on failure it
-    /// stays for the next try.
-    async fn replay_spool(&mut self) {
+    /// Write back the spool's next batch; at the end of the replay file, the
+    /// file is cleared. False when the store or the spool failed: the next
+    /// try waits `spool_retry`.
+    async fn replay_batch(&mut self) -> bool {
         self.last_replay_attempt = Some(Instant::now());
+        self.replaying = false;
         let batch = self.cfg.batch_size.max(1);
-        while pending(&self.spool) > 0 {
-            let mut written = 0u64;
-            loop {
-                let (mut records, corrupt) = match self
-                    .with_spool(move |s| s.next_batch(batch, REPLAY_BATCH_BYTES))
-                    .await
-                {
-                    Some(Ok(v)) => v,
-                    Some(Err(e)) => {
-                        tracing::error!(error = %e, "cannot read the spool");
-                        return;
-                    }
-                    None => return,
-                };
-                if records.is_empty() && corrupt == 0 {
-                    break;
-                }
-                if let Err(e) = self
-                    .sink
-                    .insert_records(&mut records, &mut self.versions)
-                    .await
-                {
-                    self.versions.clear();
-                    self.with_spool(Spool::rewind).await;
-                    tracing::warn!(error = %e, "store still unavailable: spool kept");
-                    return;
-                }
-                written += records.len() as u64;
-                metrics::counter!("heliport_records_written_total").increment(records.len() as u64);
-                if corrupt > 0 {
-                    metrics::counter!("heliport_records_dropped_total").increment(corrupt);
-                    tracing::error!(lines = corrupt, "unreadable spool lines skipped");
-                }
+        let read = self
+            .with_spool(move |s| s.next_batch(batch, REPLAY_BATCH_BYTES))
+            .await;
+        let (mut records, corrupt) = match read {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "cannot read the spool");
+                return false;
             }
+            None => return false,
+        };
+        if records.is_empty() && corrupt == 0 {
             match self.with_spool(Spool::replayed).await {
-                Some(Ok(())) => tracing::info!(records = written, "spool written to the store"),
+                Some(Ok(())) => {}
                 Some(Err(e)) => {
                     tracing::error!(error = %e, "cannot clear the replayed spool");
-                    return;
+                    return false;
                 }
-                None => return,
+                None => return false,
+            }
+        } else if let Err(e) = self
+            .sink
+            .insert_records(&mut records, &mut self.versions)
+            .await
+        {
+            self.versions.clear();
+            self.with_spool(Spool::rewind).await;
+            self.store_up = false;
+            tracing::warn!(error = %e, "store still unavailable: spool kept");
+            return false;
+        } else {
+            if !self.store_up {
+                tracing::info!("store available again: writing the spool back");
+            }
+            self.store_up = true;
+            metrics::counter!("heliport_records_written_total").increment(records.len() as u64);
+            if corrupt > 0 {
+                metrics::counter!("heliport_records_dropped_total").increment(corrupt);
+                tracing::error!(lines = corrupt, "unreadable spool lines skipped");
+            }
+        }
+        self.replaying = true;
+        true
+    }
+
+    /// Write the whole spool back to the store (at start and at shutdown);
+    /// on failure it stays for the next try.
+    async fn replay_spool(&mut self) {
+        while pending(&self.spool) > 0 {
+            if !self.replay_batch().await {
+                return;
             }
         }
     }
@@ -737,6 +786,68 @@ mod tests {
         ids.sort_unstable();
         assert_eq!(got, ids);
         drop(stored);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn after_a_burst_the_spool_is_written_back_without_waiting_for_a_retry() {
+        let dir = std::env::temp_dir().join(format!("heliport-writer-{}", uuid::Uuid::new_v4()));
+        let prices = Arc::new(PriceTable::builtin().unwrap());
+        // A slow store, not a failed one: it holds its first batch a while.
+        let sink = GatedSink::shut();
+        let mut c = cfg(&dir);
+        c.queue_max_bytes = 64 << 10;
+        c.spool_max_bytes = 64 << 20;
+        // Only a store that failed waits for the retry: none comes here.
+        c.spool_retry = Duration::from_secs(3600);
+        let (rec, handle) = start(sink.clone(), prices, c).unwrap();
+        let body = bytes::Bytes::from(vec![b'x'; 4 << 10]);
+        let mut ids = Vec::new();
+        let mut record = |i| {
+            let mut ex = exchange(i);
+            ex.admit_request_body(&body, None);
+            ids.push(ex.uid);
+            rec.record(ex);
+        };
+        for i in 0..100 {
+            record(i);
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let spool_path = dir.join("test.spool");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let lines =
+            || std::fs::read(&spool_path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+        while lines() < 20 {
+            assert!(Instant::now() < deadline, "nothing reached the spool");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The store catches up and requests keep coming: everything is
+        // stored while running, the burst's spool included.
+        sink.gate.add_permits(100_000);
+        for i in 100..150 {
+            record(i);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let stored = || {
+            let mut got: Vec<_> = sink.stored.lock().unwrap().iter().map(|r| r.uid).collect();
+            got.sort_unstable();
+            got.dedup();
+            got
+        };
+        while stored().len() < ids.len() || rec.backlog_bytes() > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{} of {} stored, {} bytes waiting",
+                stored().len(),
+                ids.len(),
+                rec.backlog_bytes()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        ids.sort_unstable();
+        assert_eq!(stored(), ids);
+        drop(rec);
+        handle.shutdown().await;
         let _ = std::fs::remove_dir_all(dir);
     }
 
