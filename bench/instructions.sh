@@ -12,6 +12,10 @@
 #   CONC=32          wrk connections
 #   DURATION=15      seconds counted (after a 3 s warm-up that is not)
 #   KEEP_TMP=0       1: keep the temp dir (callgrind outputs, logs)
+#   SCALING=0        1: instead, bench/run.sh's "how cost grows" cases (a large
+#                    prompt, answer, stream, many properties; each at two sizes)
+#                    at CONC (default 4 then), with the ratio a doubling costs;
+#                    ONLY=<regex> runs only the cases it matches (e.g. prompt)
 #
 # For each of a non-streamed and a streamed chat completion (the bodies of
 # bench/run.sh), it starts `heliport mock` and `heliport serve` (auth
@@ -26,7 +30,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 SKIP_BUILD=${SKIP_BUILD:-0}
-CONC=${CONC:-32}
+SCALING=${SCALING:-0}
+if [ "$SCALING" = 1 ]; then CONC=${CONC:-4}; else CONC=${CONC:-32}; fi
 DURATION=${DURATION:-15}
 KEEP_TMP=${KEEP_TMP:-0}
 
@@ -54,9 +59,10 @@ wait_http "http://127.0.0.1:$MOCK_PORT/__mock/health" mock
 BODY='{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello"}]}'
 SBODY='{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello"}],"stream":true,"stream_options":{"include_usage":true}}'
 
-# mode body -> prints "requests total request_threads writer mallocs" per request
+# mode body [lua] -> prints "requests total request_threads writer mallocs" per
+# request; lua: more lines for wrk's script (headers, a body built in Lua)
 measure() {
-  local mode=$1 body=$2 dir="$TMP/$1" port
+  local mode=$1 body=$2 extra=${3:-} dir="$TMP/$1" port
   mkdir -p "$dir"
   port=$(free_port)
   export HELIPORT_LISTEN=127.0.0.1:$port
@@ -73,6 +79,7 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer sk-test"
 wrk.headers["Helicone-Auth"] = "Bearer $key"
 wrk.body = '$body'
+$extra
 EOF
   valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" "$BIN" serve >"$dir/heliport.log" 2>&1 &
   local vpid=$!
@@ -97,7 +104,8 @@ EOF
   local total req writer mallocs
   total=$(awk '/PROGRAM TOTALS/{gsub(/,/,"",$1); print $1}' "$dir/inclusive.txt")
   req=$(awk '/workers.rs:std::sys::backtrace::__rust_begin_short_backtrace/{gsub(/,/,"",$1); print $1; exit}' "$dir/inclusive.txt")
-  writer=$(awk '/heliport\/src\/serve.rs:std::sys::backtrace::__rust_begin_short_backtrace/{gsub(/,/,"",$1); print $1; exit}' "$dir/inclusive.txt")
+  # The writer's task, whichever frame of its thread the compiler kept.
+  writer=$(awk '/writer.rs:heliport_store::writer::Writer<S>::run::\{\{closure\}\} \[/{gsub(/,/,"",$1); print $1; exit}' "$dir/inclusive.txt")
   # Calls into malloc: the call counts of the lines that call it.
   mallocs=$(awk '/\*  .*malloc\.c:malloc \[/{exit} /^ *$/{n=0; next}
     match($0, /\([0-9,]+x\)/) {c=substr($0, RSTART + 1, RLENGTH - 3); gsub(/,/, "", c); n += c}
@@ -105,6 +113,64 @@ EOF
   awk -v r="$reqs" -v t="${total:-0}" -v q="${req:-0}" -v w="${writer:-0}" -v m="${mallocs:-0}" \
     'BEGIN{printf "%d %.0f %.0f %.0f %.1f\n", r, t/r, q/r, w/r, m/r}'
 }
+
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]; then
+  COMMIT="$COMMIT (+ uncommitted changes in the work tree)"
+fi
+CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
+
+if [ "$SCALING" = 1 ]; then
+  # How cost grows with the work (issue 7): bench/run.sh's scaling cases,
+  # counted instead of timed, so a doubling's ratio does not move with the
+  # machine. Each case at two sizes; "per doubling" = the extra instructions
+  # over the small request at the larger size / at the smaller (2.0: linear).
+  prompt_lua() { # KB: a user message of that many KB of text (one line: a case is one)
+    echo "local pad = string.rep(\"lorem ipsum \", math.floor($1 * 1024 / 12));" \
+      "wrk.body = '{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"' .. pad .. '\"}]}'"
+  }
+  props_lua() { echo "for i = 1, $1 do wrk.headers[\"Helicone-Property-P\" .. i] = \"value-\" .. i end"; }
+  CASES=("base|small plain request|$BODY|"
+    "prompt50|prompt, 50 KB|$BODY|$(prompt_lua 50)"
+    "prompt100|prompt, 100 KB|$BODY|$(prompt_lua 100)"
+    "answer50k|JSON answer, 50,000 words|$BODY|wrk.headers[\"x-mock-words\"] = \"50000\""
+    "answer100k|JSON answer, 100,000 words|$BODY|wrk.headers[\"x-mock-words\"] = \"100000\""
+    "events1000|stream, 1,000 events|$SBODY|wrk.headers[\"x-mock-words\"] = \"1000\""
+    "events2000|stream, 2,000 events|$SBODY|wrk.headers[\"x-mock-words\"] = \"2000\""
+    "props50|properties, 50 headers|$BODY|$(props_lua 50)"
+    "props100|properties, 100 headers|$BODY|$(props_lua 100)")
+  declare -A TOT RQ WR
+  keep=()
+  for c in "${CASES[@]}"; do # ONLY: a regex of the cases to run (base always runs)
+    [[ $c == base* || ${c%%|*} =~ ${ONLY:-.} ]] && keep+=("$c")
+  done
+  CASES=("${keep[@]}")
+  for c in "${CASES[@]}"; do
+    IFS='|' read -r name _ body lua <<<"$c"
+    log "$name, c$CONC, ${DURATION}s under callgrind"
+    measure "$name" "$body" "$lua" >"$TMP/$name.result"
+    read -r _ TOT[$name] RQ[$name] WR[$name] _ <"$TMP/$name.result"
+  done
+  echo "## heliport instructions a request as the work grows, $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo
+  echo "- commit $COMMIT (release build); $CPU"
+  echo "- callgrind, wrk -t1 -c$CONC, ${DURATION}s counted after a 3 s warm-up; every request recorded to SQLite"
+  echo
+  echo "| case | instructions a request | request threads | record writer | extra over the small request | per doubling |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  prev=0
+  for c in "${CASES[@]}"; do
+    IFS='|' read -r name label _ _ <<<"$c"
+    extra=$((TOT[$name] - TOT[base])) dbl=
+    case $name in
+      *100|*100k|*2000) dbl=$(awk -v a="$extra" -v b="$prev" 'BEGIN{if (b > 0) printf "%.2f", a / b}') ;;
+    esac
+    [ "$name" = base ] && extra=
+    echo "| $label | ${TOT[$name]} | ${RQ[$name]} | ${WR[$name]} | $extra | $dbl |"
+    prev=${extra:-0}
+  done
+  exit 0
+fi
 
 # Run in this shell (not a subshell), so cleanup knows every process.
 log "non-streamed, c$CONC, ${DURATION}s under callgrind"
@@ -114,13 +180,9 @@ measure stream "$SBODY" >"$TMP/stream.result"
 read -r P_REQ P_TOT P_RQ P_WR P_MAL <"$TMP/plain.result"
 read -r S_REQ S_TOT S_RQ S_WR S_MAL <"$TMP/stream.result"
 
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]; then
-  COMMIT="$COMMIT (+ uncommitted changes in the work tree)"
-fi
 echo "## heliport instructions a request, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
-echo "- commit $COMMIT (release build); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+echo "- commit $COMMIT (release build); $CPU"
 echo "- callgrind, wrk -t1 -c$CONC, ${DURATION}s counted after a 3 s warm-up; every request recorded to SQLite"
 echo
 echo "| request | requests counted | instructions a request | request threads | record writer | calls to malloc |"
