@@ -320,7 +320,13 @@ impl<'h> Parser<'h> {
                     "a property header needs a name: Helicone-Property-<Name>",
                 ));
             }
-            o.properties.push((prop.to_string(), v.trim().to_string()));
+            // A property sent twice keeps its last value, as the record's
+            // JSON does; a header map yields one name's values one after
+            // another, so the last pair is the only one to look at.
+            match o.properties.last_mut() {
+                Some((name, value)) if name == prop => *value = v.trim().to_string(),
+                _ => o.properties.push((prop.to_string(), v.trim().to_string())),
+            }
             return Ok(());
         }
         match lname {
@@ -851,6 +857,23 @@ mod tests {
             vec![
                 ("environment".to_string(), "prod".to_string()),
                 ("app".to_string(), "Mobile App".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_property_sent_twice_keeps_its_last_value() {
+        let o = parse(&[
+            ("Helicone-Property-Team", "a"),
+            ("helicone-property-env", "prod"),
+            ("helicone-property-team", "b"),
+        ])
+        .unwrap();
+        assert_eq!(
+            o.properties,
+            vec![
+                ("team".to_string(), "b".to_string()),
+                ("env".to_string(), "prod".to_string())
             ]
         );
     }

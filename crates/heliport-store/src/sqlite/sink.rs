@@ -85,14 +85,15 @@ impl SqliteRecordSink {
         // the WAL reach 128 MiB and be cut and regrown every time. A 4 MiB
         // page cache (2 by default) keeps the indexes' upper levels resident;
         // a larger one measured no faster and stays in the resident set for
-        // good.
+        // good. Statement journals (an upsert's) stay in memory rather than
+        // in a temporary file written with a system call per page.
         let page: i64 = conn
             .query_row("PRAGMA page_size", [], |r| r.get(0))
             .map_err(sql("configuring the database"))?;
         conn.execute_batch(&format!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
              PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = 67108864; \
-             PRAGMA cache_size = -4096;",
+             PRAGMA cache_size = -4096; PRAGMA temp_store = MEMORY;",
             CHECKPOINT_WAL_BYTES / page.max(512)
         ))
         .map_err(sql("configuring the database"))?;
@@ -134,9 +135,16 @@ impl SqliteRecordSink {
             let mut insert = tx
                 .prepare_cached(INSERT_SQL)
                 .map_err(sql("preparing the record insert"))?;
+            // OR IGNORE, not OR REPLACE: a REPLACE into a table with a
+            // foreign key makes every row its own statement journal (pages
+            // copied aside, to a file unless temp_store is memory), 30 % of
+            // the writer's time with 50 properties a request. The row is new
+            // (its `seq` is), so only a name repeated in one record could
+            // conflict: written last first, the last value is kept, as in the
+            // record's JSON.
             let mut insert_prop = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO request_properties (seq, org_id, key, value) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR IGNORE INTO request_properties (seq, org_id, key, value) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(sql("preparing the property insert"))?;
             for r in records.iter() {
@@ -212,7 +220,7 @@ impl SqliteRecordSink {
                 written += 1;
                 rollups.add(&RollupInput::from_record(r));
                 let seq = tx.last_insert_rowid();
-                for (k, v) in &r.properties {
+                for (k, v) in r.properties.iter().rev() {
                     insert_prop
                         .execute(params![seq, r.org_id, k, v])
                         .map_err(sql("inserting a request property"))?;
@@ -663,6 +671,49 @@ mod tests {
         );
         assert!(sqlite_path("sqlite::memory:").is_err());
         assert!(sqlite_path("postgres://x").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_property_repeated_in_a_record_is_stored_once_with_its_last_value() {
+        let db = crate::sqlite::tests::TempDb::new();
+        let store = crate::SqliteStore::open(&db.url).await.unwrap();
+        let sink = SqliteRecordSink::open(&db.url).unwrap();
+        let mut records = vec![RequestRecord {
+            uid: Uuid::new_v4(),
+            request_id: Uuid::new_v4(),
+            org_id: "org".into(),
+            created_at: Utc::now(),
+            properties: vec![
+                ("team".into(), "a".into()),
+                ("env".into(), "prod".into()),
+                ("team".into(), "b".into()),
+            ],
+            ..RequestRecord::default()
+        }];
+        let mut versions = PromptVersionCache::default();
+        assert_eq!(sink.insert(&mut records, &mut versions).unwrap(), 1);
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT key, value FROM request_properties ORDER BY key")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            rows,
+            [("env".into(), "prod".into()), ("team".into(), "b".into())]
+        );
+        let json: String = sqlx::query_scalar("SELECT properties FROM requests")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(json, r#"{"env":"prod","team":"b"}"#);
+        // The writer's statement journals never touch the disk.
+        let temp_store: i64 = sink
+            .conn
+            .lock()
+            .unwrap()
+            .query_row("PRAGMA temp_store", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(temp_store, 2, "MEMORY");
     }
 
     #[tokio::test]
