@@ -81,15 +81,21 @@ wrk.headers["Helicone-Auth"] = "Bearer $key"
 wrk.body = '$body'
 $extra
 EOF
-  valgrind --tool=callgrind --callgrind-out-file="$dir/cg.out" "$BIN" serve >"$dir/heliport.log" 2>&1 &
+  # Fair scheduling: with several threads busy (the writer, the spool),
+  # valgrind's default lets one starve the request threads for seconds.
+  valgrind --tool=callgrind --fair-sched=yes --callgrind-out-file="$dir/cg.out" "$BIN" serve >"$dir/heliport.log" 2>&1 &
   local vpid=$!
   PIDS+=($vpid)
   wait_http "http://127.0.0.1:$port/healthz" "heliport under callgrind" 600
   local url="http://127.0.0.1:$port/v1/chat/completions"
   wrk -t1 -c"$CONC" -d3s -s "$dir/load.lua" "$url" >/dev/null
+  # Counted: the requests of the measured run and every record of theirs
+  # written, the spool's included (a writer behind at the end would leave
+  # its work out; one behind at the start would count the warm-up's).
+  wait_recorded "http://127.0.0.1:$port" 1200 || die "$mode: the warm-up's records were never written"
   callgrind_control -z "$vpid" >/dev/null 2>&1
   wrk -t1 -c"$CONC" -d"${DURATION}s" -s "$dir/load.lua" "$url" >"$dir/wrk.txt"
-  sleep 2 # the writer's linger: the last records are written before the dump
+  wait_recorded "http://127.0.0.1:$port" 1200 || die "$mode: the run's records were never written"
   callgrind_control -d "$vpid" >/dev/null 2>&1
   kill "$vpid" 2>/dev/null || true
   wait "$vpid" 2>/dev/null || true

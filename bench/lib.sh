@@ -47,3 +47,21 @@ bench_cleanup() {
   if [ "${KEEP_TMP:-0}" = 1 ]; then log "kept $TMP"; else rm -rf "$TMP"; fi
   exit "$rc"
 }
+
+wait_recorded() { # base URL [tries]: waits (tries × 0.5 s, default 240) until heliport's
+  # record queue is empty and its spool written back, seen twice in a row
+  local calm=0 m q s
+  for _ in $(seq 1 "${2:-240}"); do
+    m=$(curl -s "$1/metrics")
+    q=$(awk '$1=="heliport_record_queue_bytes"{printf "%d", $2}' <<<"$m")
+    s=$(awk '$1=="heliport_spool_pending"{printf "%d", $2}' <<<"$m")
+    if [ "${q:-0}" -le 0 ] && [ "${s:-0}" -le 0 ]; then
+      calm=$((calm + 1))
+      [ "$calm" -ge 2 ] && return 0
+    else
+      calm=0
+    fi
+    sleep 0.5
+  done
+  return 1
+}

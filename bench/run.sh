@@ -320,14 +320,9 @@ heli_metric() { # name [base URL]
 # spool is written back, so a backlog does not eat CPU in the next target's
 # run; sets DRAIN_S.
 drain_heliport() { # [base URL]
-  local start pending spooled base=${1:-$HELI}
+  local start
   start=$(date +%s.%N)
-  for _ in $(seq 1 240); do
-    pending=$(( $(heli_metric queued "$base") - $(heli_metric written "$base") - $(heli_metric spooled "$base") ))
-    spooled=$(curl -s "$base/metrics" | awk '$1=="heliport_spool_pending"{printf "%d", $2; f=1} END{if(!f) print 0}')
-    if [ "$pending" -le 0 ] && [ "$spooled" -le 0 ]; then break; fi
-    sleep 0.5
-  done
+  wait_recorded "${1:-$HELI}" || log "heliport still had records to write after 120 s"
   DRAIN_S=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}')
 }
 
