@@ -2,8 +2,8 @@
 //! spool (an fsynced file) instead of being dropped, and the writer stores
 //! them when it catches up. A gateway can answer faster than its store can
 //! take records (cache hits, a burst, a slow disk at a checkpoint); the spool
-//! takes them at the cost of a JSON line each, several times cheaper than an
-//! indexed insert.
+//! takes them at the cost of an appended entry each (the record as a JSON line,
+//! its bodies as they are), several times cheaper than an indexed insert.
 //!
 //! The queue has a byte budget of its own, and its thread never waits on the
 //! request path: the hot path only moves the exchange into a channel.
@@ -158,11 +158,12 @@ impl Worker {
             }
         }
         let weight: usize = batch.iter().map(|q| q.weight).sum();
-        let (records, posthog) = finalize_all(batch.into_iter().map(|q| q.exchange), &self.prices);
+        let (mut records, posthog) =
+            finalize_all(batch.into_iter().map(|q| q.exchange), &self.prices);
         let n = records.len() as u64;
         let appended = {
             let mut spool = self.spool.lock().unwrap_or_else(PoisonError::into_inner);
-            let r = spool.append(&records);
+            let r = spool.append(&mut records);
             metrics::gauge!("heliport_spool_pending").set(spool.pending() as f64);
             r
         };

@@ -479,7 +479,8 @@ impl<S: RecordSink> Writer<S> {
         let n = records.len() as u64;
         let appended = self
             .with_spool(move |s| {
-                let r = s.append(&records);
+                let mut records = records;
+                let r = s.append(&mut records);
                 (r, records)
             })
             .await;
@@ -578,6 +579,10 @@ impl<S: RecordSink> Writer<S> {
     /// Write the whole spool back to the store (at start and at shutdown);
     /// on failure it stays for the next try.
     async fn replay_spool(&mut self) {
+        let waiting = pending(&self.spool);
+        if waiting > 0 {
+            tracing::info!(records = waiting, "writing the spool back to the store");
+        }
         while pending(&self.spool) > 0 {
             if !self.replay_batch().await {
                 return;
@@ -765,9 +770,8 @@ mod tests {
         // Most went to the spool, fsynced, while the store was stuck.
         let spool_path = dir.join("test.spool");
         let deadline = Instant::now() + Duration::from_secs(10);
-        let lines =
-            || std::fs::read(&spool_path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
-        while lines() < 100 {
+        let spooled = || Spool::open(&spool_path, u64::MAX).map_or(0, |s| s.pending());
+        while spooled() < 100 {
             assert!(Instant::now() < deadline, "nothing reached the spool");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -815,9 +819,8 @@ mod tests {
         }
         let spool_path = dir.join("test.spool");
         let deadline = Instant::now() + Duration::from_secs(10);
-        let lines =
-            || std::fs::read(&spool_path).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
-        while lines() < 20 {
+        let spooled = || Spool::open(&spool_path, u64::MAX).map_or(0, |s| s.pending());
+        while spooled() < 20 {
             assert!(Instant::now() < deadline, "nothing reached the spool");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
