@@ -49,7 +49,9 @@ bench_cleanup() {
 }
 
 wait_recorded() { # base URL [tries]: waits (tries × 0.5 s, default 240) until heliport's
-  # record queue is empty and its spool written back, seen twice in a row
+  # record queue is empty and its spool written back, seen twice in a row (a
+  # record on its way to the spool shows in neither for a moment); sets
+  # RECORDED_AT (date +%s.%N) to the first of the two
   local calm=0 m q s
   for _ in $(seq 1 "${2:-240}"); do
     m=$(curl -s "$1/metrics")
@@ -57,6 +59,7 @@ wait_recorded() { # base URL [tries]: waits (tries × 0.5 s, default 240) until 
     s=$(awk '$1=="heliport_spool_pending"{printf "%d", $2}' <<<"$m")
     if [ "${q:-0}" -le 0 ] && [ "${s:-0}" -le 0 ]; then
       calm=$((calm + 1))
+      [ "$calm" = 1 ] && RECORDED_AT=$(date +%s.%N)
       [ "$calm" -ge 2 ] && return 0
     else
       calm=0

@@ -322,8 +322,9 @@ heli_metric() { # name [base URL]
 drain_heliport() { # [base URL]
   local start
   start=$(date +%s.%N)
-  wait_recorded "${1:-$HELI}" || log "heliport still had records to write after 120 s"
-  DRAIN_S=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b - a}')
+  RECORDED_AT=$start
+  wait_recorded "${1:-$HELI}" || { log "heliport still had records to write after 120 s"; RECORDED_AT=$(date +%s.%N); }
+  DRAIN_S=$(awk -v a="$start" -v b="$RECORDED_AT" 'BEGIN{printf "%.1f", b - a}')
 }
 
 run_wrk() { # target url mode conc seconds -> sets LAST_*
