@@ -51,6 +51,9 @@ pub struct Spool {
     max_bytes: u64,
     /// The replay file being read, batch by batch.
     reader: Option<BufReader<File>>,
+    /// Bytes of the replay file not read yet: a garbled length past them is
+    /// not read into memory.
+    replay_left: u64,
     /// Whether this spool has looked for an entry torn by a crash at the end
     /// of the file it appends to (and cut it off), before its first append.
     tail_checked: bool,
@@ -79,6 +82,7 @@ impl Spool {
             bytes,
             max_bytes,
             reader: None,
+            replay_left: 0,
             tail_checked: false,
         })
     }
@@ -135,8 +139,11 @@ impl Spool {
         }
         let before = f.metadata()?.len();
         if let Err(e) = f.write_all(&buf).and_then(|()| f.sync_data()) {
-            // Half an entry would swallow the next ones: cut it off.
-            let _ = f.set_len(before);
+            // Half an entry would swallow the next ones: cut it off, or have
+            // the next append look again.
+            if f.set_len(before).is_err() {
+                self.tail_checked = false;
+            }
             return Err(e.into());
         }
         self.pending += records.len() as u64;
@@ -163,8 +170,25 @@ impl Spool {
                 }
                 std::fs::rename(&self.path, &self.replay_path)?;
             }
-            self.reader = Some(BufReader::new(File::open(&self.replay_path)?));
+            let f = File::open(&self.replay_path)?;
+            self.replay_left = f.metadata()?.len();
+            self.reader = Some(BufReader::new(f));
         }
+        let batch = self.read_batch(max_records, max_bytes);
+        if batch.is_err() {
+            // Half through an entry, the next read would start mid-entry:
+            // the next replay starts the file over (inserts ignore records
+            // already stored).
+            self.reader = None;
+        }
+        batch
+    }
+
+    fn read_batch(
+        &mut self,
+        max_records: usize,
+        max_bytes: usize,
+    ) -> std::io::Result<(Vec<RequestRecord>, u64)> {
         let Some(reader) = self.reader.as_mut() else {
             return Ok((Vec::new(), 0));
         };
@@ -172,7 +196,10 @@ impl Spool {
         let mut corrupt = 0;
         let mut read = 0usize;
         while records.len() < max_records.max(1) && read < max_bytes {
-            match read_entry(reader, &mut read)? {
+            let before = read;
+            let entry = read_entry(reader, &mut read, self.replay_left)?;
+            self.replay_left = self.replay_left.saturating_sub((read - before) as u64);
+            match entry {
                 Entry::Record(r) => records.push(*r),
                 Entry::Blank => {}
                 Entry::Corrupt => corrupt += 1,
@@ -259,9 +286,9 @@ enum Entry {
     End,
 }
 
-/// Reads the entry at the reader's position, adding the bytes it took to
-/// `read`.
-fn read_entry(reader: &mut impl BufRead, read: &mut usize) -> std::io::Result<Entry> {
+/// Reads the entry at the reader's position, `left` bytes before the end of
+/// the file, adding the bytes it took to `read`.
+fn read_entry(reader: &mut impl BufRead, read: &mut usize, left: u64) -> std::io::Result<Entry> {
     let Some(&first) = reader.fill_buf()?.first() else {
         return Ok(Entry::End);
     };
@@ -280,6 +307,12 @@ fn read_entry(reader: &mut impl BufRead, read: &mut usize) -> std::io::Result<En
     let Some((request_len, response_len)) = read_head(reader, read)? else {
         return Ok(Entry::Torn);
     };
+    let bodies = request_len
+        .unwrap_or(0)
+        .saturating_add(response_len.unwrap_or(0));
+    if bodies > left {
+        return Ok(Entry::Torn); // cut short, or a garbled length
+    }
     *read += reader.read_until(b'\n', &mut line)?;
     if line.last() != Some(&b'\n') {
         return Ok(Entry::Torn);
@@ -288,8 +321,7 @@ fn read_entry(reader: &mut impl BufRead, read: &mut usize) -> std::io::Result<En
         let Some(len) = len else {
             return Ok(Some(None));
         };
-        // A garbled length must not reserve memory it never fills.
-        let mut bytes = Vec::with_capacity(usize::try_from(len.min(1 << 20)).unwrap_or(0));
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
         let got = reader.by_ref().take(len).read_to_end(&mut bytes)?;
         *read += got;
         if (got as u64) < len {
@@ -303,8 +335,7 @@ fn read_entry(reader: &mut impl BufRead, read: &mut usize) -> std::io::Result<En
     let (Some(request), Some(response)) = (body(request_len)?, body(response_len)?) else {
         return Ok(Entry::Torn);
     };
-    let mut end = [0u8; 1];
-    if reader.read(&mut end)? != 1 || end[0] != b'\n' {
+    if !closing_newline(reader)? {
         return Ok(Entry::Torn);
     }
     *read += 1;
@@ -318,14 +349,26 @@ fn read_entry(reader: &mut impl BufRead, read: &mut usize) -> std::io::Result<En
     })
 }
 
+/// Whether the next byte is an entry's closing newline (not the end of the
+/// file, nor anything else).
+fn closing_newline(reader: &mut impl Read) -> std::io::Result<bool> {
+    let mut end = [0u8; 1];
+    match reader.read_exact(&mut end) {
+        Ok(()) => Ok(end[0] == b'\n'),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// A framed entry's two body lengths; `None` for a body the record lacks.
 type BodyLengths = (Option<u64>, Option<u64>);
 
 /// A framed entry's marker and head line: its two bodies' lengths; `None`
 /// when cut short or garbled.
 fn read_head(reader: &mut impl BufRead, read: &mut usize) -> std::io::Result<Option<BodyLengths>> {
+    // Two lengths: a longer line is garbled, and is not read whole.
     let mut head = Vec::new();
-    *read += reader.read_until(b'\n', &mut head)?;
+    *read += reader.by_ref().take(48).read_until(b'\n', &mut head)?;
     let Some(text) = head
         .strip_prefix(&[FRAMED])
         .and_then(|h| h.strip_suffix(b"\n"))
@@ -373,8 +416,7 @@ fn count_entries(path: &Path) -> std::io::Result<(u64, u64)> {
                 return Ok((entries, good));
             };
             reader.seek_relative(skip)?;
-            let mut end = [0u8; 1];
-            if reader.read(&mut end)? != 1 || end[0] != b'\n' {
+            if !closing_newline(&mut reader)? {
                 return Ok((entries, good));
             }
             read as u64 + bodies + 1
@@ -535,9 +577,17 @@ mod tests {
         torn.truncate(torn.len() - 3);
         let mut reader = std::io::BufReader::new(&torn[..]);
         assert!(matches!(
-            read_entry(&mut reader, &mut 0).unwrap(),
+            read_entry(&mut reader, &mut 0, torn.len() as u64).unwrap(),
             Entry::Torn
         ));
+        // A garbled length past the end of the file is not read into memory.
+        let mut garbled = vec![FRAMED];
+        garbled.extend_from_slice(b"99999999999 -\n{}\nshort\n");
+        let mut reader = std::io::BufReader::new(&garbled[..]);
+        let mut read = 0;
+        let entry = read_entry(&mut reader, &mut read, garbled.len() as u64).unwrap();
+        assert!(matches!(entry, Entry::Torn));
+        assert!(read < garbled.len(), "{read}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
