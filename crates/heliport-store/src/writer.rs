@@ -346,7 +346,7 @@ impl<S: RecordSink> Writer<S> {
         self.replay_spool().await;
         let mut batch: Vec<Queued> = Vec::with_capacity(self.cfg.batch_size);
         loop {
-            let replay_now = self.store_up && self.replaying && !*shutdown.borrow();
+            let replay_now = self.replays_freely() && !*shutdown.borrow();
             let first = if replay_now && pending(&self.spool) > 0 {
                 // Records past a full queue wait in the spool and the store is
                 // up: write them back while the queue is empty, a batch at a
@@ -510,12 +510,18 @@ impl<S: RecordSink> Writer<S> {
         None
     }
 
+    /// Whether the spool is written back whenever there is room for it: the
+    /// store is up and the last step of writing it back went well.
+    fn replays_freely(&self) -> bool {
+        self.store_up && self.replaying
+    }
+
     /// One batch of the spool written back: between two of the queue's
     /// batches while the store is up, and every `spool_retry` while it is
     /// down (the first batch it takes marks it up again) or the spool fails.
     async fn maybe_replay(&mut self) {
         let pending = pending(&self.spool) > 0;
-        let due = (self.store_up && self.replaying)
+        let due = self.replays_freely()
             || self
                 .last_replay_attempt
                 .is_none_or(|t| t.elapsed() >= self.cfg.spool_retry);
@@ -720,6 +726,16 @@ mod tests {
         }
     }
 
+    /// Waits (at most 10 s) until the spool in `dir` holds `n` records.
+    async fn wait_spooled(dir: &std::path::Path, n: u64) {
+        let path = dir.join("test.spool");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Spool::open(&path, u64::MAX).map_or(0, |s| s.pending()) < n {
+            assert!(Instant::now() < deadline, "nothing reached the spool");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     #[tokio::test]
     async fn the_queue_is_bounded_in_bytes() {
         let dir = std::env::temp_dir().join(format!("heliport-writer-{}", uuid::Uuid::new_v4()));
@@ -768,13 +784,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(3)).await;
         }
         // Most went to the spool, fsynced, while the store was stuck.
-        let spool_path = dir.join("test.spool");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let spooled = || Spool::open(&spool_path, u64::MAX).map_or(0, |s| s.pending());
-        while spooled() < 100 {
-            assert!(Instant::now() < deadline, "nothing reached the spool");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_spooled(&dir, 100).await;
         // The store recovers: every record is stored, none twice, and
         // nothing is left waiting anywhere.
         assert!(rec.backlog_bytes() > 0);
@@ -817,13 +827,7 @@ mod tests {
             record(i);
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        let spool_path = dir.join("test.spool");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let spooled = || Spool::open(&spool_path, u64::MAX).map_or(0, |s| s.pending());
-        while spooled() < 20 {
-            assert!(Instant::now() < deadline, "nothing reached the spool");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_spooled(&dir, 20).await;
         // The store catches up and requests keep coming: everything is
         // stored while running, the burst's spool included.
         sink.gate.add_permits(100_000);
@@ -831,6 +835,7 @@ mod tests {
             record(i);
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        let deadline = Instant::now() + Duration::from_secs(10);
         let stored = || {
             let mut got: Vec<_> = sink.stored.lock().unwrap().iter().map(|r| r.uid).collect();
             got.sort_unstable();
