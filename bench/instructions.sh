@@ -9,7 +9,8 @@
 #
 # Environment:
 #   SKIP_BUILD=0     1: use the existing target/release/heliport
-#   CONC=32          wrk connections
+#   CONC=32          wrk connections (the paced stream always runs at one)
+#   ONLY=<regex>     only the rows it matches: plain, stream, paced
 #   DURATION=15      seconds counted (after a 3 s warm-up that is not)
 #   KEEP_TMP=0       1: keep the temp dir (callgrind outputs, logs)
 #   SCALING=0        1: instead, bench/run.sh's "how cost grows" cases (a large
@@ -18,8 +19,10 @@
 #                    ONLY=<regex> runs only the cases it matches (e.g. prompt)
 #
 # For each of a non-streamed and a streamed chat completion (the bodies of
-# bench/run.sh), it starts `heliport mock` and `heliport serve` (auth
-# required, every request recorded to SQLite) under callgrind, drives it with
+# bench/run.sh), and a stream paced as providers send one (20 words, events
+# 1 ms apart, each in a read of its own), it starts `heliport mock` and
+# `heliport serve` (auth required, every request recorded to SQLite) under
+# callgrind, drives it with
 # wrk, zeroes the counters after the warm-up and dumps them at the end. Per
 # request = the dump's count / the requests wrk completed, split into the
 # request threads (`workers.rs`) and the record writer (`serve.rs`); calls to
@@ -178,20 +181,32 @@ if [ "$SCALING" = 1 ]; then
   exit 0
 fi
 
+# A stream as a provider sends it: events a little apart, each in a read of
+# its own (the mock's other streams come in one burst). At one connection:
+# with more, heliport under callgrind falls behind the pacing and reads the
+# events in bursts again.
+PACED_EVENTS=20
+ROWS=("plain|non-streamed|$CONC|$BODY|"
+  "stream|streamed|$CONC|$SBODY|"
+  "paced|streamed, $PACED_EVENTS words 1 ms apart|1|$SBODY|wrk.headers[\"x-mock-chunk-delay-ms\"] = \"1\"; wrk.headers[\"x-mock-words\"] = \"$PACED_EVENTS\"")
 # Run in this shell (not a subshell), so cleanup knows every process.
-log "non-streamed, c$CONC, ${DURATION}s under callgrind"
-measure plain "$BODY" >"$TMP/plain.result"
-log "streamed, c$CONC, ${DURATION}s under callgrind"
-measure stream "$SBODY" >"$TMP/stream.result"
-read -r P_REQ P_TOT P_RQ P_WR P_MAL <"$TMP/plain.result"
-read -r S_REQ S_TOT S_RQ S_WR S_MAL <"$TMP/stream.result"
+for row in "${ROWS[@]}"; do # ONLY: a regex of the rows to run (plain, stream, paced)
+  IFS='|' read -r name label conc body lua <<<"$row"
+  [[ $name =~ ${ONLY:-.} ]] || continue
+  log "$label, c$conc, ${DURATION}s under callgrind"
+  CONC=$conc measure "$name" "$body" "$lua" >"$TMP/$name.result"
+done
 
 echo "## heliport instructions a request, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 echo "- commit $COMMIT (release build); $CPU"
-echo "- callgrind, wrk -t1 -c$CONC, ${DURATION}s counted after a 3 s warm-up; every request recorded to SQLite"
+echo "- callgrind, wrk -t1, ${DURATION}s counted after a 3 s warm-up; every request recorded to SQLite"
 echo
-echo "| request | requests counted | instructions a request | request threads | record writer | calls to malloc |"
-echo "|---|---:|---:|---:|---:|---:|"
-echo "| non-streamed | $P_REQ | $P_TOT | $P_RQ | $P_WR | $P_MAL |"
-echo "| streamed | $S_REQ | $S_TOT | $S_RQ | $S_WR | $S_MAL |"
+echo "| request | connections | requests counted | instructions a request | request threads | record writer | calls to malloc |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for row in "${ROWS[@]}"; do
+  IFS='|' read -r name label conc _ <<<"$row"
+  [ -f "$TMP/$name.result" ] || continue
+  read -r reqs tot rq wr mal <"$TMP/$name.result"
+  echo "| $label | $conc | $reqs | $tot | $rq | $wr | $mal |"
+done
