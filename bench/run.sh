@@ -107,6 +107,10 @@ HELI=http://127.0.0.1:$HELI_PORT
 PATH_CHAT=/v1/chat/completions
 
 LOADAVG0=$(cut -d' ' -f1-3 /proc/loadavg)
+# Time the hypervisor ran something else on this machine's CPUs (it shows in
+# the "other" column too): on a shared VM, the runs it falls in are slower.
+steal_all() { awk '$1=="cpu"{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+read -r STEAL0 ALL0 < <(steal_all)
 if pgrep -x wrk >/dev/null || pgrep -x rustc >/dev/null; then
   log "warning: wrk or rustc is already running on this machine: the numbers will be disturbed"
 fi
@@ -615,6 +619,8 @@ MEM=$(awk '/^MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo)
 echo "## heliport benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 echo "- machine: $(nproc) cores, $CPU, $MEM RAM, $(uname -sr); load average before the run: $LOADAVG0"
+read -r STEAL1 ALL1 < <(steal_all)
+echo "- CPU time stolen by the hypervisor over the whole run: $(awk -v s=$((STEAL1 - STEAL0)) -v a=$((ALL1 - ALL0)) 'BEGIN{printf "%.1f", a > 0 ? 100 * s / a : 0}') % of the machine's"
 echo "- heliport commit: $COMMIT (release build)"
 echo "- wrk $(wrk -v 2>&1 | awk 'NR==1{print $2}') (-t1, Lua script for the POST body and headers), $("$NGINX" -v 2>&1 | sed 's/.*: //') (2 workers, keepalive 64 upstream, proxy_buffering off)"
 echo "- ${DURATION}s per measured run, after a ${WARMUP}s non-streaming + ${WARMUP}s streaming warm-up (c32) per target; per scenario the three targets run back to back"
