@@ -620,7 +620,7 @@ echo "## heliport benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
 echo "- machine: $(nproc) cores, $CPU, $MEM RAM, $(uname -sr); load average before the run: $LOADAVG0"
 read -r STEAL1 ALL1 < <(steal_all)
-echo "- CPU time stolen by the hypervisor over the whole run: $(awk -v s=$((STEAL1 - STEAL0)) -v a=$((ALL1 - ALL0)) 'BEGIN{printf "%.1f", a > 0 ? 100 * s / a : 0}') % of the machine's"
+echo "- CPU time stolen by the hypervisor over the whole run: $(awk -v s=$((STEAL1 - STEAL0)) -v a=$((ALL1 - ALL0)) 'BEGIN{printf "%.1f", (a > 0 ? 100 * s / a : 0)}') % of the machine's"
 echo "- heliport commit: $COMMIT (release build)"
 echo "- wrk $(wrk -v 2>&1 | awk 'NR==1{print $2}') (-t1, Lua script for the POST body and headers), $("$NGINX" -v 2>&1 | sed 's/.*: //') (2 workers, keepalive 64 upstream, proxy_buffering off)"
 echo "- ${DURATION}s per measured run, after a ${WARMUP}s non-streaming + ${WARMUP}s streaming warm-up (c32) per target; per scenario the three targets run back to back"
