@@ -550,9 +550,9 @@ pub const HEAD_START_WAIT: Duration = Duration::from_millis(5);
 /// yields, and the upstream connection's turn to decode what it read (each
 /// pass puts this task behind the ones already queued, without polling the
 /// network). With the head and all of a short stream in one read, at one
-/// connection, the first event came within 7 passes: with 4, nearly every
-/// stream set the timer, and the timer, earlier than any other, cost a write
-/// to wake the thread's own driver (1.04 writes a stream; 0.04 with 12).
+/// connection, the first event took 7 or 8 passes: with 4, every stream set
+/// the timer, and the timer, earlier than any other, cost a write to wake
+/// the thread's own driver (1.04 writes a stream; 0.12 with 8, 0.04 with 12).
 const HEAD_START_PASSES: u8 = 12;
 
 /// A body whose first frame was taken before the response head was sent,
