@@ -917,9 +917,12 @@ mod tests {
         let sink = crate::sqlite::sink::SqliteRecordSink::open(&url).unwrap();
         let prices = Arc::new(PriceTable::builtin().unwrap());
         let (rec, handle) = start(sink, prices, cfg(&dir)).unwrap();
-        // Break the store under the writer: its inserts now fail.
+        // Break the store under the writer: its inserts now fail. One
+        // connection drops and rebuilds the schema, so the rebuild never runs
+        // against a pool connection that has not seen the drop yet.
+        let mut conn = store.pool().acquire().await.unwrap();
         sqlx::raw_sql("DROP TABLE request_properties; DROP TABLE requests;")
-            .execute(store.pool())
+            .execute(&mut *conn)
             .await
             .unwrap();
         for i in 0..10 {
@@ -935,8 +938,9 @@ mod tests {
         assert_eq!(Spool::open(&spool_path, u64::MAX).unwrap().pending(), 10);
         // The store comes back: the spool is written back without a restart.
         for m in crate::sqlite::MIGRATIONS {
-            sqlx::raw_sql(m).execute(store.pool()).await.unwrap();
+            sqlx::raw_sql(m).execute(&mut *conn).await.unwrap();
         }
+        drop(conn);
         let count = || async {
             sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM requests")
                 .fetch_one(store.pool())
