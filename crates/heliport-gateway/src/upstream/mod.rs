@@ -4,6 +4,7 @@
 //! private addresses for client-supplied URLs.
 
 mod egress;
+mod pool;
 pub mod tls;
 
 use std::future::Future;
@@ -19,9 +20,7 @@ use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::proxy::matcher::Matcher;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 pub use egress::{Proxies, ProxyConfig, ProxyFailure};
 pub use tls::{TlsRoots, Trust};
@@ -86,8 +85,8 @@ impl tower::Service<Name> for GuardedResolver {
     }
 }
 
-type OpenClient = Client<HttpsConnector<egress::Egress<GaiResolver>>, Full<Bytes>>;
-type GuardedClient = Client<HttpsConnector<egress::Egress<GuardedResolver>>, Full<Bytes>>;
+type OpenClient = pool::ConnPool<HttpsConnector<egress::Egress<GaiResolver>>>;
+type GuardedClient = pool::ConnPool<HttpsConnector<egress::Egress<GuardedResolver>>>;
 
 /// Why no upstream response arrived.
 #[derive(Debug)]
@@ -166,14 +165,8 @@ impl UpstreamConfig {
     }
 }
 
-/// HTTP/2 pings on idle-looking upstream connections: a dead peer is noticed
-/// within interval + timeout instead of at the next request.
-const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
-const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Pools by trust and address policy: one for operator-configured providers,
 /// one (guarded) for URLs clients supply, and one for `tls_insecure` providers.
-#[derive(Clone)]
 struct Pools {
     open: OpenClient,
     guarded: GuardedClient,
@@ -184,7 +177,7 @@ struct Pools {
 /// every other thread.
 #[derive(Clone)]
 pub struct Upstream {
-    shared: Pools,
+    shared: Arc<Pools>,
     per_thread: Arc<[Pools]>,
     insecure_providers: Arc<[String]>,
     proxies: Option<Arc<Matcher>>,
@@ -210,23 +203,6 @@ fn https<R>(
         .enable_http1()
         .enable_http2()
         .wrap_connector(egress)
-}
-
-fn client<C>(connector: C) -> Client<C, Full<Bytes>>
-where
-    C: hyper_util::client::legacy::connect::Connect + Clone,
-{
-    let mut b = Client::builder(TokioExecutor::new());
-    b.pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(1024)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .http2_keep_alive_interval(Some(H2_KEEP_ALIVE_INTERVAL))
-        .http2_keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT)
-        // A fast stream would otherwise grow each pooled connection's read
-        // buffer to hundreds of KiB, and keep it.
-        .http1_max_buf_size(64 << 10);
-    b.build(connector)
 }
 
 impl Upstream {
@@ -266,11 +242,11 @@ impl Upstream {
             Some(tls::insecure_client_config().map_err(|e| format!("TLS: {e}"))?)
         };
         let pools = || Pools {
-            open: client(https(egress_open(), verified.clone())),
-            guarded: client(https(guarded(), verified.clone())),
+            open: pool::ConnPool::new(https(egress_open(), verified.clone())),
+            guarded: pool::ConnPool::new(https(guarded(), verified.clone())),
             insecure: insecure_config
                 .as_ref()
-                .map(|c| client(https(egress_open(), c.clone()))),
+                .map(|c| pool::ConnPool::new(https(egress_open(), c.clone()))),
         };
         let mut summary = vec![format!(
             "upstream TLS trusts {}",
@@ -287,7 +263,7 @@ impl Upstream {
         )];
         summary.extend(proxies.summary.iter().map(|s| format!("egress proxy: {s}")));
         Ok(Upstream {
-            shared: pools(),
+            shared: Arc::new(pools()),
             per_thread: (0..cfg.request_threads).map(|_| pools()).collect(),
             insecure_providers: cfg.insecure_providers.clone().into(),
             proxies: proxies.matcher,
@@ -369,7 +345,8 @@ fn chain<'a>(
     out
 }
 
-fn classify(e: &hyper_util::client::legacy::Error, host: &str) -> UpstreamError {
+fn classify(e: &BoxError, host: &str) -> UpstreamError {
+    let e: &(dyn std::error::Error + 'static) = &**e;
     let errors = chain(e);
     for s in &errors {
         if let Some(f) = s.downcast_ref::<ForbiddenAddress>() {
