@@ -197,13 +197,16 @@ where
         let Ok(mut kept) = self.kept.lock() else {
             return;
         };
-        if kept.len() >= MAX_CONNECTIONS {
+        let now = Instant::now();
+        // The oldest are at the front: those closed or unused too long go
+        // here, so a list whose checkouts always find one does not keep them.
+        while kept.first().is_some_and(|k| {
+            k.conn.sender.is_closed() || now.duration_since(k.since) > IDLE_TIMEOUT
+        }) || kept.len() >= MAX_CONNECTIONS
+        {
             kept.remove(0);
         }
-        kept.push(Kept {
-            conn,
-            since: Instant::now(),
-        });
+        kept.push(Kept { conn, since: now });
     }
 
     /// A new connection: TCP (through the egress proxy if one applies), TLS
