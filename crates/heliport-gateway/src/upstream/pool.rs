@@ -126,10 +126,13 @@ where
         loop {
             let (mut conn, reused) = match self.checkout(https, &authority) {
                 Some(conn) => (conn, true),
-                None => (
-                    self.connect(&target, https, authority.clone()).await?,
-                    false,
-                ),
+                // Boxed: connecting (TCP, TLS, a handshake) is a large future
+                // that most requests never start, and the request's future is
+                // moved whole more than once on its way to being polled.
+                None => {
+                    let connecting = Box::pin(self.connect(&target, https, authority.clone()));
+                    (connecting.await?, false)
+                }
             };
             prepare(&mut req, &conn);
             let sent = match &mut conn.sender {
