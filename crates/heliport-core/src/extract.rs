@@ -262,9 +262,12 @@ struct Doc {
     kind: Lax<String>,
     object: Lax<String>,
     usage: Lax<RawUsage>,
+    // Boxed, these two: a `Doc` is returned and moved by value several times
+    // an answer (and an event), and inline they tripled its size for fields
+    // only Gemini and Groq send.
     #[serde(rename = "usageMetadata")]
-    usage_metadata: Lax<GeminiUsage>,
-    x_groq: Lax<XGroq>,
+    usage_metadata: Lax<Box<GeminiUsage>>,
+    x_groq: Lax<Box<XGroq>>,
     /// Responses stream events wrap the response object.
     response: Lax<Box<Doc>>,
     /// Anthropic `message_start` wraps the message object.
@@ -459,8 +462,10 @@ lax_object!(
     CacheCreation,
     ServerToolUse,
     GeminiUsage,
+    Box<GeminiUsage>,
     ModalityCount,
     XGroq,
+    Box<XGroq>,
     RequestMetadata
 );
 
@@ -718,7 +723,7 @@ fn extract_doc_as(flavor: ApiFlavor, doc: &Doc) -> Extracted {
             }
         }
         ApiFlavor::Gemini => Extracted {
-            usage: doc.usage_metadata.get().and_then(gemini_usage),
+            usage: doc.usage_metadata.get().and_then(|g| gemini_usage(g)),
             model: doc.model_version.text().or_else(|| doc.model.text()),
             service_tier: None,
             flavor,
