@@ -1133,6 +1133,14 @@ impl StreamAccumulator {
         }
     }
 
+    /// Bytes it holds: events kept to be parsed at the end.
+    pub fn held(&self) -> usize {
+        self.deferred.capacity()
+            + self.model_event.capacity()
+            + self.model.as_ref().map_or(0, String::capacity)
+            + self.service_tier.as_ref().map_or(0, String::capacity)
+    }
+
     /// What the stream reported.
     pub fn finish(mut self) -> Extracted {
         self.read_model_event();

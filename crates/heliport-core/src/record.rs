@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::extract::{self, ApiFlavor, Extracted};
+use crate::extract::{self, ApiFlavor, Extracted, StreamAccumulator};
 use crate::pricing::{CostQuery, PriceTable};
 use crate::usage::Usage;
 use sha2::{Digest, Sha256};
@@ -189,9 +189,13 @@ pub struct Exchange {
     pub time_to_first_token_ms: Option<u64>,
     pub response_is_sse: bool,
     pub response_body: CapturedBody,
-    /// Usage and model already read on the request path: by the stream
-    /// accumulator, or by [`Exchange::outcome`] for a completion hook.
+    /// Usage and model already read on the request path, by
+    /// [`Exchange::outcome`] for a completion hook.
     pub extracted: Option<Extracted>,
+    /// A stream's events as the tee read them, finished into [`Extracted`]
+    /// where the record is made: parsing the usage event (and the event that
+    /// named the model) on the request path held back the stream's end.
+    pub stream: Option<Box<StreamAccumulator>>,
     pub attempts: u32,
     pub fallback_index: Option<u32>,
     pub body_cap_bytes: usize,
@@ -320,7 +324,26 @@ impl Exchange {
             + self.target_url.len()
             + pairs_weight(&self.meta.properties)
             + self.meta.prompt_inputs.as_deref().map_or(0, pairs_weight)
+            + self.stream.as_ref().map_or(0, |s| s.held())
             + EXCHANGE_OVERHEAD_BYTES
+    }
+
+    /// What the answer reported: read already, or from the stream's events,
+    /// or from the answer's body.
+    fn take_extracted(&mut self) -> Extracted {
+        if let Some(e) = self.extracted.take() {
+            return e;
+        }
+        match self.stream.take() {
+            Some(stream) => {
+                let mut e = stream.finish();
+                if let Some(p) = &self.price_provider {
+                    e.adjust_for_provider(p);
+                }
+                e
+            }
+            None => self.read_answer(),
+        }
     }
 
     /// Usage, model and tier the answer reports (none for calls that
@@ -376,10 +399,7 @@ impl Exchange {
     /// entry), with the same rules the record follows (an answer without
     /// usage is estimated). The reading is kept so the writer does not repeat it.
     pub fn outcome(&mut self, prices: &PriceTable) -> Outcome {
-        let extracted = match self.extracted.take() {
-            Some(e) => e,
-            None => self.read_answer(),
-        };
+        let extracted = self.take_extracted();
         let model = self
             .meta
             .model_override
@@ -427,10 +447,7 @@ impl Exchange {
         // listing carries the original usage, which must not be counted twice.
         let generation = self.method.eq_ignore_ascii_case("POST");
 
-        let mut extracted = match self.extracted.take() {
-            Some(e) => e,
-            None => self.read_answer(),
-        };
+        let mut extracted = self.take_extracted();
         // A hit is recorded with what the stored answer reported when it was made.
         if let Some(hit) = &self.cache_hit {
             if hit.usage.is_some() {

@@ -370,14 +370,11 @@ where
         if let Some(mut s) = self.sse.take() {
             let acc = &mut s.acc;
             s.parser.finish(|ev| acc.on_event(ev));
-            let mut extracted = s.acc.finish();
             if let Some(ex) = self.pending.exchange_mut() {
-                // Read once here with the provider's conventions, as the
-                // writer would (see `Exchange::outcome`).
-                if let Some(p) = ex.price_provider.as_deref() {
-                    extracted.adjust_for_provider(p);
-                }
-                ex.extracted = Some(extracted);
+                // Finished where the record is made (or by a completion
+                // hook that needs the usage now), not before the stream's
+                // last bytes go out.
+                ex.stream = Some(Box::new(s.acc));
             }
         }
         self.pending.finish(failure);
