@@ -315,8 +315,12 @@ where
     }
 
     /// Passes through the scheduler held bytes wait for more to join them.
+    /// After the stream's terminal event, the body's end is what comes next,
+    /// however paced the events were: waiting for it lets the last event and
+    /// the end of the body leave in one write.
     fn yields_allowed(&self) -> u8 {
-        if (PACED_AFTER..PROBE_EVERY).contains(&self.unjoined) {
+        let ending = self.sse.as_ref().is_some_and(|s| s.acc.is_complete());
+        if !ending && (PACED_AFTER..PROBE_EVERY).contains(&self.unjoined) {
             0
         } else {
             YIELDS_BEFORE_SENDING
@@ -722,6 +726,16 @@ mod tests {
 
     /// The frames the client is sent, as text ("<trailers>", "<error>").
     async fn frames(steps: Vec<Step>) -> Vec<String> {
+        frames_ending(steps)
+            .await
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect()
+    }
+
+    /// Each frame the client gets, and whether the body said it was the last
+    /// (hyper then writes it and the body's end at once).
+    async fn frames_ending(steps: Vec<Step>) -> Vec<(String, bool)> {
         let dir = std::env::temp_dir().join(format!("heliport-tee-{}", uuid::Uuid::new_v4()));
         let cfg = WriterConfig {
             spool_path: dir.join("spool"),
@@ -741,14 +755,15 @@ mod tests {
         );
         let mut out = Vec::new();
         while let Some(frame) = body.frame().await {
-            out.push(match frame {
+            let text = match frame {
                 Ok(f) => match f.into_data() {
                     Ok(d) if d.len() > 64 => format!("<{} bytes>", d.len()),
                     Ok(d) => String::from_utf8_lossy(&d).into_owned(),
                     Err(_) => "<trailers>".into(),
                 },
                 Err(_) => "<error>".into(),
-            });
+            };
+            out.push((text, body.is_end_stream()));
         }
         drop(body);
         handle.shutdown().await;
@@ -867,6 +882,22 @@ mod tests {
         let out = frames(steps).await;
         assert_eq!(out.len(), usize::from(PROBE_EVERY) + 2, "{out:?}");
         assert_eq!(out[usize::from(PROBE_EVERY)..], ["xy", "zw"]);
+    }
+
+    #[tokio::test]
+    async fn a_paced_streams_last_event_waits_for_the_end_of_the_body() {
+        use Step::*;
+        let mut steps = Vec::new();
+        for event in [&b"data: {}\n\n"[..], b"data: {}\n\n", b"data: {}\n\n"] {
+            steps.extend([Data(event), Wait, Wait, Wait]);
+        }
+        // Paced by now: each event goes out alone, but the terminal one
+        // waits for what follows it, the end of the body.
+        steps.extend([Data(b"data: [DONE]\n\n"), Wait]);
+        let out = frames_ending(steps).await;
+        assert_eq!(out.len(), 4, "{out:?}");
+        assert_eq!(out[3], ("data: [DONE]\n\n".to_string(), true));
+        assert!(out[..3].iter().all(|(_, last)| !last), "{out:?}");
     }
 
     #[tokio::test]
