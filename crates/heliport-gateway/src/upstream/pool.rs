@@ -35,8 +35,10 @@ use super::BoxError;
 
 /// Longest a connection waits in the list unused before it is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Most connections a list keeps; the oldest goes first.
+/// Most connections a list keeps; the longest unused goes first.
 const MAX_CONNECTIONS: usize = 1024;
+/// How often a list in use drops its closed and long-unused connections.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
 /// HTTP/2 pings on idle-looking upstream connections: a dead peer is noticed
 /// within interval + timeout instead of at the next request.
 const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
@@ -81,17 +83,69 @@ struct Conn {
     sender: Sender,
 }
 
+impl Conn {
+    fn same_origin(&self, https: bool, authority: &Authority) -> bool {
+        self.https == https
+            && self
+                .authority
+                .as_str()
+                .eq_ignore_ascii_case(authority.as_str())
+    }
+
+    /// Another handle on an HTTP/2 connection, which every request shares.
+    fn shared(&self) -> Option<Conn> {
+        match &self.sender {
+            Sender::H2(s) => Some(Conn {
+                https: self.https,
+                authority: self.authority.clone(),
+                proxied: self.proxied,
+                host: None,
+                sender: Sender::H2(s.clone()),
+            }),
+            Sender::H1(_) => None,
+        }
+    }
+}
+
 struct Kept {
     conn: Conn,
-    /// When it was last handed out or came back.
+    /// When it was last handed out, came back, or was seen busy.
     since: Instant,
+}
+
+impl Kept {
+    /// Whether it stays in the list: open, and busy or not unused too long.
+    /// A busy one's idle time starts once it is ready again.
+    fn keep_at(&mut self, now: Instant) -> bool {
+        if self.conn.sender.is_closed() {
+            return false;
+        }
+        if !self.conn.sender.is_ready() {
+            self.since = now;
+            return true;
+        }
+        now.duration_since(self.since) <= IDLE_TIMEOUT
+    }
+}
+
+/// A pool's connections, newest at the back.
+struct List {
+    conns: Vec<Kept>,
+    swept: Instant,
+}
+
+impl List {
+    fn sweep(&mut self, now: Instant) {
+        self.conns.retain_mut(|k| k.keep_at(now));
+        self.swept = now;
+    }
 }
 
 /// Connections to upstreams made by one connector (one trust and address
 /// policy), kept for reuse.
 pub(super) struct ConnPool<C> {
     connector: C,
-    kept: Mutex<Vec<Kept>>,
+    kept: Mutex<List>,
 }
 
 impl<C, S> ConnPool<C>
@@ -104,7 +158,10 @@ where
     pub(super) fn new(connector: C) -> Self {
         ConnPool {
             connector,
-            kept: Mutex::new(Vec::new()),
+            kept: Mutex::new(List {
+                conns: Vec::new(),
+                swept: Instant::now(),
+            }),
         }
     }
 
@@ -141,8 +198,8 @@ where
             };
             match sent {
                 Ok(res) => {
-                    // A kept HTTP/2 connection never left the list.
-                    if !(reused && matches!(conn.sender, Sender::H2(_))) {
+                    // An HTTP/2 connection is listed from its handshake on.
+                    if let Sender::H1(_) = conn.sender {
                         self.keep(conn);
                     }
                     return Ok(res);
@@ -163,53 +220,74 @@ where
 
     /// The newest kept connection to `authority` that can take a request
     /// now. HTTP/1 ones leave the list until their response head is in;
-    /// HTTP/2 ones stay, shared. Closed or long-unused ones are dropped when
-    /// none is found (a new connection is made then anyway).
+    /// HTTP/2 ones stay, shared. Closed and long-unused ones are dropped
+    /// every `SWEEP_EVERY`, and when none is found (a new connection is made
+    /// then anyway).
     fn checkout(&self, https: bool, authority: &Authority) -> Option<Conn> {
-        let mut kept = self.kept.lock().ok()?;
+        let mut list = self.kept.lock().ok()?;
         let now = Instant::now();
-        let fresh = |k: &Kept| now.duration_since(k.since) <= IDLE_TIMEOUT;
-        let found = kept.iter().rposition(|k| {
-            k.conn.https == https
-                && k.conn.authority.as_str() == authority.as_str()
-                && k.conn.sender.is_ready()
-                && fresh(k)
+        if now.duration_since(list.swept) > SWEEP_EVERY {
+            list.sweep(now);
+        }
+        let found = list.conns.iter_mut().rposition(|k| {
+            if !k.conn.sender.is_ready() {
+                if !k.conn.sender.is_closed() {
+                    // Busy: its idle time has not started.
+                    k.since = now;
+                }
+                return false;
+            }
+            k.conn.same_origin(https, authority) && now.duration_since(k.since) <= IDLE_TIMEOUT
         });
         let Some(i) = found else {
-            kept.retain(|k| !k.conn.sender.is_closed() && fresh(k));
+            list.sweep(now);
             return None;
         };
-        let k = kept.get_mut(i)?;
-        if let Sender::H2(shared) = &k.conn.sender {
-            k.since = now;
-            return Some(Conn {
-                https,
-                authority: k.conn.authority.clone(),
-                proxied: k.conn.proxied,
-                host: None,
-                sender: Sender::H2(shared.clone()),
-            });
+        let k = list.conns.get_mut(i)?;
+        k.since = now;
+        match k.conn.shared() {
+            Some(shared) => Some(shared),
+            None => Some(list.conns.remove(i).conn),
         }
-        Some(kept.remove(i).conn)
     }
 
-    /// Put a connection whose response head came back into the list. An
-    /// HTTP/1 one may still be reading its body: a checkout passes over it
+    /// Put an HTTP/1 connection whose response head came back into the
+    /// list. It may still be reading its body: a checkout passes over it
     /// until it is ready.
     fn keep(&self, conn: Conn) {
-        let Ok(mut kept) = self.kept.lock() else {
+        let Ok(mut list) = self.kept.lock() else {
             return;
         };
         let now = Instant::now();
-        // The oldest are at the front: those closed or unused too long go
-        // here, so a list whose checkouts always find one does not keep them.
-        while kept.first().is_some_and(|k| {
-            k.conn.sender.is_closed() || now.duration_since(k.since) > IDLE_TIMEOUT
-        }) || kept.len() >= MAX_CONNECTIONS
-        {
-            kept.remove(0);
+        make_room(&mut list, now);
+        list.conns.push(Kept { conn, since: now });
+    }
+
+    /// A new HTTP/2 connection goes into the list at once, so the requests
+    /// that come while its first answer is awaited share it; if another to
+    /// the same origin got there first, that one is used and this one closes.
+    fn share(&self, conn: Conn) -> Conn {
+        let Ok(mut list) = self.kept.lock() else {
+            return conn;
+        };
+        let listed = list.conns.iter().rev().find(|k| {
+            k.conn.shared().is_some()
+                && k.conn.same_origin(conn.https, &conn.authority)
+                && k.conn.sender.is_ready()
+        });
+        if let Some(first) = listed.and_then(|k| k.conn.shared()) {
+            return first;
         }
-        kept.push(Kept { conn, since: now });
+        let Some(listed) = conn.shared() else {
+            return conn;
+        };
+        let now = Instant::now();
+        make_room(&mut list, now);
+        list.conns.push(Kept {
+            conn: listed,
+            since: now,
+        });
+        conn
     }
 
     /// A new connection: TCP (through the egress proxy if one applies), TLS
@@ -254,13 +332,32 @@ where
             });
             Sender::H1(sender)
         };
-        Ok(Conn {
+        let conn = Conn {
             https,
             host: host_header(target, https),
             authority,
             proxied,
             sender,
+        };
+        Ok(match conn.sender {
+            Sender::H2(_) => self.share(conn),
+            Sender::H1(_) => conn,
         })
+    }
+}
+
+/// Room for one more in a full list: the closed and long-unused go, then
+/// the one unused longest.
+fn make_room(list: &mut List, now: Instant) {
+    if list.conns.len() < MAX_CONNECTIONS {
+        return;
+    }
+    list.sweep(now);
+    if list.conns.len() >= MAX_CONNECTIONS {
+        let oldest = list.conns.iter().enumerate().min_by_key(|(_, k)| k.since);
+        if let Some(i) = oldest.map(|(i, _)| i) {
+            list.conns.remove(i);
+        }
     }
 }
 
@@ -455,6 +552,7 @@ mod tests {
             .kept
             .lock()
             .unwrap()
+            .conns
             .iter()
             .any(|k| !k.conn.sender.is_closed())
         {
@@ -469,6 +567,141 @@ mod tests {
             "ok"
         );
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// TCP that says HTTP/2 was negotiated (prior knowledge, no TLS), as an
+    /// HTTPS connector says after ALPN chose `h2`.
+    #[derive(Clone)]
+    struct H2Prior(HttpConnector);
+
+    struct H2Stream(hyper_util::rt::TokioIo<TcpStream>);
+
+    impl Connection for H2Stream {
+        fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
+            hyper_util::client::legacy::connect::Connected::new().negotiated_h2()
+        }
+    }
+
+    impl hyper::rt::Read for H2Stream {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: hyper::rt::ReadBufCursor<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl hyper::rt::Write for H2Stream {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+        fn poll_flush(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.0).poll_flush(cx)
+        }
+        fn poll_shutdown(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.0).poll_shutdown(cx)
+        }
+    }
+
+    impl tower::Service<Uri> for H2Prior {
+        type Response = H2Stream;
+        type Error = BoxError;
+        type Future =
+            std::pin::Pin<Box<dyn std::future::Future<Output = Result<H2Stream, BoxError>> + Send>>;
+        fn poll_ready(
+            &mut self,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), BoxError>> {
+            self.0.poll_ready(cx).map_err(Into::into)
+        }
+        fn call(&mut self, dst: Uri) -> Self::Future {
+            let connecting = self.0.call(dst);
+            Box::pin(async move { Ok(H2Stream(connecting.await?)) })
+        }
+    }
+
+    /// An HTTP/2 (prior knowledge) upstream whose answers take `delay`; how
+    /// many connections carried at least one request.
+    async fn h2_upstream(delay: Duration) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let used = Arc::new(AtomicUsize::new(0));
+        let count = used.clone();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let count = count.clone();
+                let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+                let svc = hyper::service::service_fn(move |_req: Request<Incoming>| {
+                    if first.swap(false, Ordering::SeqCst) {
+                        count.fetch_add(1, Ordering::SeqCst);
+                    }
+                    async move {
+                        tokio::time::sleep(delay).await;
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+                            "ok",
+                        ))))
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(sock), svc),
+                );
+            }
+        });
+        (format!("http://{addr}"), used)
+    }
+
+    #[tokio::test]
+    async fn http2_is_shared_from_its_handshake_on() {
+        let (base, used) = h2_upstream(Duration::from_millis(300)).await;
+        let pool = Arc::new(ConnPool::new(H2Prior(HttpConnector::new())));
+        // The first request's answer is slow; a request that comes meanwhile
+        // takes the same connection instead of making its own.
+        let first = tokio::spawn({
+            let (pool, url) = (pool.clone(), format!("{base}/a"));
+            async move { body(pool.request(get(&url)).await.unwrap()).await }
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pool.kept.lock().unwrap().conns.is_empty() {
+            assert!(Instant::now() < deadline, "the connection was never listed");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let second = body(pool.request(get(&format!("{base}/b"))).await.unwrap()).await;
+        assert_eq!(second, "ok");
+        assert_eq!(first.await.unwrap(), "ok");
+        // Concurrent first requests to a new origin end up on one connection.
+        let (base, used_burst) = h2_upstream(Duration::from_millis(50)).await;
+        let burst: Vec<_> = (0..8)
+            .map(|i| {
+                let (pool, url) = (pool.clone(), format!("{base}/{i}"));
+                tokio::spawn(async move { body(pool.request(get(&url)).await.unwrap()).await })
+            })
+            .collect();
+        for b in burst {
+            assert_eq!(b.await.unwrap(), "ok");
+        }
+        for i in 0..4 {
+            let again = pool
+                .request(get(&format!("{base}/again{i}")))
+                .await
+                .unwrap();
+            assert_eq!(body(again).await, "ok");
+        }
+        assert_eq!(used.load(Ordering::SeqCst), 1);
+        assert_eq!(used_burst.load(Ordering::SeqCst), 1);
+        let listed = pool.kept.lock().unwrap().conns.len();
+        assert_eq!(listed, 2, "one connection an origin stays listed");
     }
 
     #[tokio::test]
