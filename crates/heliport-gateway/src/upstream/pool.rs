@@ -271,7 +271,7 @@ where
             return conn;
         };
         let listed = list.conns.iter().rev().find(|k| {
-            k.conn.shared().is_some()
+            matches!(k.conn.sender, Sender::H2(_))
                 && k.conn.same_origin(conn.https, &conn.authority)
                 && k.conn.sender.is_ready()
         });
@@ -314,22 +314,14 @@ where
                 .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT)
                 .handshake(io)
                 .await?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "upstream HTTP/2 connection ended");
-                }
-            });
+            drive(conn, "HTTP/2");
             Sender::H2(sender)
         } else {
             let (sender, conn) = http1::Builder::new()
                 .max_buf_size(H1_MAX_BUF)
                 .handshake(io)
                 .await?;
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "upstream HTTP/1 connection ended");
-                }
-            });
+            drive(conn, "HTTP/1");
             Sender::H1(sender)
         };
         let conn = Conn {
@@ -344,6 +336,18 @@ where
             Sender::H1(_) => conn,
         })
     }
+}
+
+/// Run a connection's task on the calling thread's runtime until it ends.
+fn drive<F>(conn: F, protocol: &'static str)
+where
+    F: std::future::Future<Output = hyper::Result<()>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "upstream {protocol} connection ended");
+        }
+    });
 }
 
 /// Room for one more in a full list: the closed and long-unused go, then
