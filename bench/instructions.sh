@@ -112,7 +112,9 @@ EOF
   callgrind_annotate --tree=caller --auto=no --threshold=100 "$dump" 2>/dev/null >"$dir/callers.txt"
   local total req writer mallocs
   total=$(awk '/PROGRAM TOTALS/{gsub(/,/,"",$1); print $1}' "$dir/inclusive.txt")
-  req=$(awk '/workers.rs:std::sys::backtrace::__rust_begin_short_backtrace/{gsub(/,/,"",$1); print $1; exit}' "$dir/inclusive.txt")
+  # The request threads' frame: named for workers.rs, or, where the compiler
+  # inlined that closure, for the tokio runtime each of them runs.
+  req=$(awk '/(workers\.rs|current_thread\/mod\.rs):std::sys::backtrace::__rust_begin_short_backtrace/{gsub(/,/,"",$1); print $1; exit}' "$dir/inclusive.txt")
   # The writer's task, whichever frame of its thread the compiler kept.
   writer=$(awk '/writer.rs:heliport_store::writer::Writer<S>::run::\{\{closure\}\} \[/{gsub(/,/,"",$1); print $1; exit}' "$dir/inclusive.txt")
   # Calls into malloc: the call counts of the lines that call it.

@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -43,13 +43,14 @@ fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |e| StoreError::db(context, e)
 }
 
-/// Binds each value to the next parameter of a prepared statement, 1 on.
+/// Binds each value to the next parameter of a prepared statement, the
+/// first to parameter `$first + 1`.
 /// Each value is bound through its own type: `params!` goes through
 /// `&dyn ToSql`, a dynamic call and a returned enum per parameter, which was
 /// the record insert's largest cost outside SQLite (50 parameters a record).
 macro_rules! bind_all {
-    ($stmt:expr; $($value:expr),+ $(,)?) => {{
-        let mut index = 0;
+    ($stmt:expr, $first:expr; $($value:expr),+ $(,)?) => {{
+        let mut index = $first;
         $(
             index += 1;
             $stmt.raw_bind_parameter(index, &$value)?;
@@ -132,9 +133,6 @@ impl SqliteRecordSink {
         let mut last_used: HashMap<&str, i64> = HashMap::new();
         let mut rollups = RollupBatch::default();
         {
-            let mut insert = tx
-                .prepare_cached(INSERT_SQL)
-                .map_err(sql("preparing the record insert"))?;
             // OR IGNORE, not OR REPLACE: a REPLACE into a table with a
             // foreign key makes every row its own statement journal (pages
             // copied aside, to a file unless temp_store is memory), 30 % of
@@ -147,88 +145,48 @@ impl SqliteRecordSink {
                     "INSERT OR IGNORE INTO request_properties (seq, org_id, key, value) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(sql("preparing the property insert"))?;
-            for r in records.iter() {
-                let usage = r.usage;
-                let tokens = |f: fn(&heliport_core::usage::Usage) -> u64| {
-                    usage.as_ref().map(|u| clamp(f(u)))
+            let mut next = next_seq(&tx)?;
+            let mut rest: &[RequestRecord] = records;
+            while let Some((sql_text, rows)) = insert_for(rest.len()) {
+                let Some((chunk, tail)) = rest.split_at_checked(rows) else {
+                    break;
                 };
-                let props = pairs_json(&r.properties);
-                // Ids are written from stack buffers: no allocation per record.
-                let (mut uid, mut request_id) = (Uuid::encode_buffer(), Uuid::encode_buffer());
-                let mut parent = Uuid::encode_buffer();
-                let inputs = r.prompt_inputs.as_deref().map(pairs_json);
+                rest = tail;
+                let first = next;
+                next += rows as i64;
+                let mut insert = tx
+                    .prepare_cached(sql_text)
+                    .map_err(sql("preparing the record insert"))?;
                 let changed = (|| {
-                    bind_all!(insert;
-                        &*r.uid.as_hyphenated().encode_lower(&mut uid),
-                        &*r.request_id.as_hyphenated().encode_lower(&mut request_id),
-                        r.org_id,
-                        to_micros(r.created_at),
-                        r.response_created_at.map(to_micros),
-                        r.provider,
-                        r.target_url,
-                        r.path,
-                        r.method,
-                        r.status.map(i64::from),
-                        r.failure,
-                        r.request_model,
-                        r.response_model,
-                        r.model,
-                        r.model_override,
-                        r.stream,
-                        r.latency_ms.map(clamp),
-                        r.time_to_first_token_ms.map(clamp),
-                        tokens(|u| u.prompt_tokens),
-                        tokens(|u| u.completion_tokens),
-                        tokens(|u| u.total_tokens()),
-                        tokens(|u| u.prompt_cache_read_tokens),
-                        tokens(|u| u.prompt_cache_write_tokens),
-                        tokens(|u| u.reasoning_tokens),
-                        r.usage_estimated,
-                        r.cost_nano_usd,
-                        r.user_id,
-                        r.session_id,
-                        r.session_path,
-                        r.session_name,
-                        r.prompt_id,
-                        r.prompt_version,
-                        inputs,
-                        props,
-                        r.cache_enabled,
-                        r.cached,
-                        r.cache_reference_id,
-                        r.cache_bucket_idx.map(i64::from),
-                        i64::from(r.attempts),
-                        r.fallback_index.map(i64::from),
-                        r.api_key_id,
-                        r.request_body,
-                        r.response_body,
-                        r.request_body_truncated,
-                        r.response_body_truncated,
-                        clamp(r.body_cap_bytes),
-                        r.threat,
-                        r.flagged,
-                        r.parent_request_id
-                            .map(|p| &*p.as_hyphenated().encode_lower(&mut parent)),
-                        r.cache_saved_nano_usd
-                    );
+                    for (i, r) in chunk.iter().enumerate() {
+                        bind_record(&mut insert, i * INSERT_COLUMNS, first + i as i64, r)?;
+                    }
                     insert.raw_execute()
                 })()
-                .map_err(sql("inserting a request record"))?;
-                if changed == 0 {
-                    continue; // stored by an earlier replay
-                }
-                written += 1;
-                rollups.add(&RollupInput::from_record(r));
-                let seq = tx.last_insert_rowid();
-                for (k, v) in r.properties.iter().rev() {
-                    insert_prop
-                        .execute(params![seq, r.org_id, k, v])
-                        .map_err(sql("inserting a request property"))?;
-                }
-                if let Some(key) = &r.api_key_id {
-                    let t = to_micros(r.created_at);
-                    let e = last_used.entry(key.as_str()).or_insert(t);
-                    *e = (*e).max(t);
+                .map_err(sql("inserting request records"))?;
+                // A record an earlier replay stored is left out by its `uid`;
+                // which ones were is read back only when some were.
+                let stored = if changed == rows {
+                    None
+                } else {
+                    Some(stored_seqs(&tx, first, rows)?)
+                };
+                for (seq, r) in (first..).zip(chunk) {
+                    if stored.as_ref().is_some_and(|s| !s.contains(&seq)) {
+                        continue;
+                    }
+                    written += 1;
+                    rollups.add(&RollupInput::from_record(r));
+                    for (k, v) in r.properties.iter().rev() {
+                        insert_prop
+                            .execute(params![seq, r.org_id, k, v])
+                            .map_err(sql("inserting a request property"))?;
+                    }
+                    if let Some(key) = &r.api_key_id {
+                        let t = to_micros(r.created_at);
+                        let e = last_used.entry(key.as_str()).or_insert(t);
+                        *e = (*e).max(t);
+                    }
                 }
             }
             let mut touch = tx
@@ -596,14 +554,142 @@ fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-const INSERT_SQL: &str = "INSERT OR IGNORE INTO requests (uid, request_id, org_id, created_at, response_created_at, provider, target_url, path, method, status, failure, \
+/// The columns a record fills, in the order [`bind_record`] binds them.
+const INSERT_COLUMN_LIST: &str = "seq, uid, request_id, org_id, created_at, response_created_at, provider, target_url, path, method, status, failure, \
      request_model, response_model, model, model_override, stream, latency_ms, time_to_first_token_ms, \
      prompt_tokens, completion_tokens, total_tokens, prompt_cache_read_tokens, prompt_cache_write_tokens, reasoning_tokens, usage_estimated, cost_nano_usd, \
      user_id, session_id, session_path, session_name, prompt_id, prompt_version, prompt_inputs, properties, \
      cache_enabled, cached, cache_reference_id, cache_bucket_idx, attempts, fallback_index, api_key_id, \
      request_body, response_body, request_body_truncated, response_body_truncated, body_cap_bytes, threat, flagged, \
-     parent_request_id, cache_saved_nano_usd) \
-     VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,?35,?36,?37,?38,?39,?40,?41,?42,?43,?44,?45,?46,?47,?48,?49,?50)";
+     parent_request_id, cache_saved_nano_usd";
+
+/// Parameters a record takes in an insert.
+const INSERT_COLUMNS: usize = 51;
+
+/// Records a multi-row insert takes, largest first. SQLite's work for a
+/// statement (starting it, AUTOINCREMENT's `sqlite_sequence` read and
+/// written back, closing its cursors, resetting it) is paid once for all
+/// its rows: a batch of 512 goes in 32 statements, not 512.
+const ROWS_PER_INSERT: [usize; 3] = [16, 4, 1];
+
+/// The insert statements, one per [`ROWS_PER_INSERT`].
+static INSERT_SQL: LazyLock<[String; 3]> = LazyLock::new(|| {
+    ROWS_PER_INSERT.map(|rows| {
+        let row = format!("({})", vec!["?"; INSERT_COLUMNS].join(","));
+        format!(
+            "INSERT OR IGNORE INTO requests ({INSERT_COLUMN_LIST}) VALUES {}",
+            vec![row; rows].join(",")
+        )
+    })
+});
+
+/// The statement for the next records out of `left`, and how many it takes.
+fn insert_for(left: usize) -> Option<(&'static str, usize)> {
+    ROWS_PER_INSERT
+        .iter()
+        .zip(INSERT_SQL.iter())
+        .find(|(rows, _)| **rows <= left)
+        .map(|(rows, sql)| (sql.as_str(), *rows))
+}
+
+/// The `seq` the next record gets: past the highest ever given (what
+/// AUTOINCREMENT keeps in `sqlite_sequence`) and the highest stored. Read
+/// in the batch's write transaction, so nobody else takes it meanwhile.
+/// Records given their `seq` here keep AUTOINCREMENT's promise: never
+/// reused, always growing (a record a replay finds stored leaves a gap).
+fn next_seq(tx: &Transaction<'_>) -> Result<i64, StoreError> {
+    tx.query_row(
+        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'requests'), 0), \
+                    COALESCE((SELECT MAX(seq) FROM requests), 0)) + 1",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(sql("reading the next record number"))
+}
+
+/// Which of the `rows` numbers from `first` on were stored (the others
+/// were records stored before, under another number).
+fn stored_seqs(tx: &Transaction<'_>, first: i64, rows: usize) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = tx
+        .prepare_cached("SELECT seq FROM requests WHERE seq >= ?1 AND seq < ?2")
+        .map_err(sql("reading back stored records"))?;
+    let seqs = stmt
+        .query_map(params![first, first + rows as i64], |r| r.get(0))
+        .map_err(sql("reading back stored records"))?;
+    seqs.collect::<Result<_, _>>()
+        .map_err(sql("reading back stored records"))
+}
+
+/// Binds record `r`, numbered `seq`, to the parameters after `first`.
+fn bind_record(
+    insert: &mut rusqlite::Statement<'_>,
+    first: usize,
+    seq: i64,
+    r: &RequestRecord,
+) -> rusqlite::Result<()> {
+    let usage = r.usage;
+    let tokens = |f: fn(&heliport_core::usage::Usage) -> u64| usage.as_ref().map(|u| clamp(f(u)));
+    let props = pairs_json(&r.properties);
+    // Ids are written from stack buffers: no allocation per record.
+    let (mut uid, mut request_id) = (Uuid::encode_buffer(), Uuid::encode_buffer());
+    let mut parent = Uuid::encode_buffer();
+    let inputs = r.prompt_inputs.as_deref().map(pairs_json);
+    bind_all!(insert, first;
+        seq,
+        &*r.uid.as_hyphenated().encode_lower(&mut uid),
+        &*r.request_id.as_hyphenated().encode_lower(&mut request_id),
+        r.org_id,
+        to_micros(r.created_at),
+        r.response_created_at.map(to_micros),
+        r.provider,
+        r.target_url,
+        r.path,
+        r.method,
+        r.status.map(i64::from),
+        r.failure,
+        r.request_model,
+        r.response_model,
+        r.model,
+        r.model_override,
+        r.stream,
+        r.latency_ms.map(clamp),
+        r.time_to_first_token_ms.map(clamp),
+        tokens(|u| u.prompt_tokens),
+        tokens(|u| u.completion_tokens),
+        tokens(|u| u.total_tokens()),
+        tokens(|u| u.prompt_cache_read_tokens),
+        tokens(|u| u.prompt_cache_write_tokens),
+        tokens(|u| u.reasoning_tokens),
+        r.usage_estimated,
+        r.cost_nano_usd,
+        r.user_id,
+        r.session_id,
+        r.session_path,
+        r.session_name,
+        r.prompt_id,
+        r.prompt_version,
+        inputs,
+        props,
+        r.cache_enabled,
+        r.cached,
+        r.cache_reference_id,
+        r.cache_bucket_idx.map(i64::from),
+        i64::from(r.attempts),
+        r.fallback_index.map(i64::from),
+        r.api_key_id,
+        r.request_body,
+        r.response_body,
+        r.request_body_truncated,
+        r.response_body_truncated,
+        clamp(r.body_cap_bytes),
+        r.threat,
+        r.flagged,
+        r.parent_request_id
+            .map(|p| &*p.as_hyphenated().encode_lower(&mut parent)),
+        r.cache_saved_nano_usd
+    );
+    Ok(())
+}
 
 /// Prompt versions already resolved by this writer, so a busy prompt costs no lookups.
 #[derive(Debug, Default)]
@@ -671,6 +757,78 @@ mod tests {
         );
         assert!(sqlite_path("sqlite::memory:").is_err());
         assert!(sqlite_path("postgres://x").is_err());
+    }
+
+    #[test]
+    fn an_insert_binds_one_parameter_per_column() {
+        assert_eq!(INSERT_COLUMN_LIST.split(',').count(), INSERT_COLUMNS);
+    }
+
+    fn numbered(i: usize) -> RequestRecord {
+        RequestRecord {
+            uid: Uuid::now_v7(),
+            request_id: Uuid::new_v4(),
+            org_id: "org".into(),
+            created_at: Utc::now(),
+            path: format!("/r/{i}"),
+            properties: vec![("n".into(), i.to_string())],
+            ..RequestRecord::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn records_go_in_several_at_a_statement_each_with_its_own_number_and_properties() {
+        let db = crate::sqlite::tests::TempDb::new();
+        let store = crate::SqliteStore::open(&db.url).await.unwrap();
+        let sink = SqliteRecordSink::open(&db.url).unwrap();
+        let mut versions = PromptVersionCache::default();
+        let all: Vec<RequestRecord> = (0..23).map(numbered).collect();
+        // A replay: five of the records were stored before, in statements
+        // of every size (16, 4 and 1 records) the next batch uses.
+        let mut before: Vec<RequestRecord> =
+            [0, 7, 16, 20, 22].iter().map(|&i| all[i].clone()).collect();
+        assert_eq!(sink.insert(&mut before, &mut versions).unwrap(), 5);
+        let mut batch = all.clone();
+        assert_eq!(sink.insert(&mut batch, &mut versions).unwrap(), 18);
+        assert_eq!(sink.insert(&mut batch, &mut versions).unwrap(), 0);
+        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+            "SELECT r.seq, r.path, r.properties, p.value FROM requests r \
+             JOIN request_properties p ON p.seq = r.seq ORDER BY r.seq",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 23, "every record once, with its property");
+        for (_, path, json, value) in &rows {
+            assert_eq!(path, &format!("/r/{value}"));
+            assert_eq!(json, &format!(r#"{{"n":"{value}"}}"#));
+        }
+        let order: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
+        let expected: Vec<String> = [0, 7, 16, 20, 22]
+            .into_iter()
+            .chain((0..23).filter(|i| ![0, 7, 16, 20, 22].contains(i)))
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(order, expected, "numbered in the order stored");
+        // A number is never given twice, even after the newest records go.
+        let newest = rows.last().unwrap().0;
+        sqlx::query("DELETE FROM request_properties WHERE seq > ?1")
+            .bind(newest - 3)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::query("DELETE FROM requests WHERE seq > ?1")
+            .bind(newest - 3)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let mut later = vec![numbered(99)];
+        assert_eq!(sink.insert(&mut later, &mut versions).unwrap(), 1);
+        let seq: i64 = sqlx::query_scalar("SELECT seq FROM requests WHERE path = '/r/99'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert!(seq > newest, "{seq} after {newest}");
     }
 
     #[tokio::test]
