@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 /// empty for those sizes, and malloc and free took 11 % of heliport's CPU
 /// at 32 connections (`perf`). jemalloc's thread caches take the writer's
 /// frees back to their arenas a batch at a time. Measured side by side at
-/// c32 (bench/PROFILE.md, section 21): CPU per request -14 %, RSS after the
-/// load lower (35 against 45 MiB). mimalloc gave -10 % but kept 63-71 MiB
-/// after the load unless it purged on every free, which cost the gain.
+/// c32 (bench/PROFILE.md, section 21): CPU per request -16 %, RSS after the
+/// load lower (35 against 45 MiB); a burst of 100 KB prompts peaks higher
+/// (freed pages wait up to a second), and is back as low four seconds on.
+/// mimalloc gave -10 % but kept 63-71 MiB after the load unless it purged on
+/// every free, which cost the gain.
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -147,7 +147,7 @@ impl SqliteRecordSink {
                 .map_err(sql("preparing the property insert"))?;
             let mut next = next_seq(&tx)?;
             let mut rest: &[RequestRecord] = records;
-            while let Some((sql_text, rows)) = insert_for(rest.len()) {
+            while let Some((sql_text, rows)) = insert_for(rest) {
                 let Some((chunk, tail)) = rest.split_at_checked(rows) else {
                     break;
                 };
@@ -583,12 +583,30 @@ static INSERT_SQL: LazyLock<[String; 3]> = LazyLock::new(|| {
     })
 });
 
-/// The statement for the next records out of `left`, and how many it takes.
-fn insert_for(left: usize) -> Option<(&'static str, usize)> {
+/// Body bytes one statement binds at most: SQLite copies every bound value
+/// before the statement runs, and sixteen records with bodies at the record
+/// cap would be 32 MiB at once. Records this large go in one at a time.
+const INSERT_BODY_BYTES: usize = 256 << 10;
+
+/// The statement for the next records of `left`, and how many it takes: the
+/// largest whose records' bodies fit [`INSERT_BODY_BYTES`] (one always does).
+fn insert_for(left: &[RequestRecord]) -> Option<(&'static str, usize)> {
+    if left.is_empty() {
+        return None;
+    }
+    let body_bytes = |r: &RequestRecord| {
+        r.request_body.as_ref().map_or(0, String::len)
+            + r.response_body.as_ref().map_or(0, String::len)
+    };
     ROWS_PER_INSERT
         .iter()
         .zip(INSERT_SQL.iter())
-        .find(|(rows, _)| **rows <= left)
+        .find(|(rows, _)| {
+            **rows == 1
+                || left.get(..**rows).is_some_and(|chunk| {
+                    chunk.iter().map(body_bytes).sum::<usize>() <= INSERT_BODY_BYTES
+                })
+        })
         .map(|(rows, sql)| (sql.as_str(), *rows))
 }
 
@@ -762,6 +780,27 @@ mod tests {
     #[test]
     fn an_insert_binds_one_parameter_per_column() {
         assert_eq!(INSERT_COLUMN_LIST.split(',').count(), INSERT_COLUMNS);
+    }
+
+    #[test]
+    fn records_with_large_bodies_go_in_fewer_at_a_time() {
+        let with_body = |len: usize| RequestRecord {
+            request_body: Some("x".repeat(len)),
+            ..RequestRecord::default()
+        };
+        let rows = |records: Vec<RequestRecord>| insert_for(&records).map(|(_, n)| n);
+        assert_eq!(rows((0..20).map(|_| with_body(1000)).collect()), Some(16));
+        assert_eq!(rows((0..15).map(|_| with_body(1000)).collect()), Some(4));
+        assert_eq!(
+            rows((0..16).map(|_| with_body(50 << 10)).collect()),
+            Some(4)
+        );
+        assert_eq!(
+            rows((0..16).map(|_| with_body(100 << 10)).collect()),
+            Some(1)
+        );
+        assert_eq!(rows(vec![with_body(1 << 20)]), Some(1));
+        assert_eq!(rows(Vec::new()), None);
     }
 
     fn numbered(i: usize) -> RequestRecord {
