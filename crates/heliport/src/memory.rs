@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 /// (freed pages wait up to a second), and is back as low four seconds on.
 /// mimalloc gave -10 % but kept 63-71 MiB after the load unless it purged on
 /// every free, which cost the gain.
-#[cfg(not(target_env = "msvc"))]
+#[cfg(target_os = "linux")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -23,7 +23,9 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// pages unused for a second back to the system (`dirty_decay_ms`) at once
 /// rather than in a second stage (`muzzy_decay_ms`), so a burst's memory
 /// returns without waiting for the thread that freed it to allocate again.
-#[cfg(not(target_env = "msvc"))]
+// Linux only: jemalloc's background thread is pthread-only (it refuses to
+// start with it on macOS), and on Windows its own definition is not weak.
+#[cfg(target_os = "linux")]
 #[expect(unsafe_code, reason = "jemalloc reads its options from this symbol")]
 // SAFETY: jemalloc reads `malloc_conf` (prefixed `_rjem_` by
 // tikv-jemalloc-sys) as a `const char *` to a NUL-terminated string: a
@@ -70,8 +72,10 @@ const TRIM_THRESHOLD: i32 = 2 << 20;
 #[expect(unsafe_code, reason = "mallopt is the only way to tune glibc's arenas")]
 pub fn limit_malloc_arenas() {
     let arenas = i32::try_from(cores().saturating_add(3)).unwrap_or(i32::MAX);
-    // SAFETY: mallopt only tunes the allocator; it runs first thing in main,
-    // before any other thread exists.
+    // SAFETY: mallopt only tunes glibc's allocator and takes its lock; it
+    // runs first thing in main, before the process's own threads start
+    // (jemalloc's background thread, started with the first Rust
+    // allocation, does not allocate from glibc).
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, arenas);
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
@@ -114,7 +118,10 @@ const TRIM_AFTER_GROWTH: usize = 16 << 20;
 /// ... as under load the memory a trim gives back is soon faulted in again.
 const GROWTH_TRIM_EVERY: Duration = Duration::from_secs(5);
 
-/// After a burst, hand the freed pages back: glibc keeps freed memory that
+/// After a burst, hand glibc's freed pages back. The Rust heap's go back by
+/// themselves (jemalloc's background thread, a second after they are
+/// freed); this trims what C code left in glibc's arenas, and measured the
+/// whole heap when glibc held it too: glibc keeps freed memory that
 /// sits between live allocations, so 10,000 idle connections that came and
 /// went, or a record backlog the writer has caught up with (queued, or
 /// spooled and read back), would otherwise leave RSS 100 MiB higher for good

@@ -170,7 +170,8 @@ pub fn serve_blocking(runtime: tokio::runtime::Runtime, cfg: Config) -> Result<(
         .map_err(|e| format!("cannot start metrics: {e}"))?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     // Started before anything else makes threads, so each request thread
-    // allocates from a malloc arena of its own (see memory.rs).
+    // has a glibc arena of its own for what C code allocates on it (see
+    // memory.rs; the Rust heap is jemalloc's).
     let threads = request_threads(&cfg);
     crate::memory::arenas_for(threads);
     let workers = Arc::new(

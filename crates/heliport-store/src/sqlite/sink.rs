@@ -47,7 +47,7 @@ fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
 /// first to parameter `$first + 1`.
 /// Each value is bound through its own type: `params!` goes through
 /// `&dyn ToSql`, a dynamic call and a returned enum per parameter, which was
-/// the record insert's largest cost outside SQLite (50 parameters a record).
+/// the record insert's largest cost outside SQLite (51 parameters a record).
 macro_rules! bind_all {
     ($stmt:expr, $first:expr; $($value:expr),+ $(,)?) => {{
         let mut index = $first;
@@ -149,7 +149,9 @@ impl SqliteRecordSink {
             let mut rest: &[RequestRecord] = records;
             while let Some((sql_text, rows)) = insert_for(rest) {
                 let Some((chunk, tail)) = rest.split_at_checked(rows) else {
-                    break;
+                    return Err(StoreError::Invalid(
+                        "a record insert was chosen for more records than are left".into(),
+                    ));
                 };
                 rest = tail;
                 let first = next;
@@ -169,11 +171,23 @@ impl SqliteRecordSink {
                 let stored = if changed == rows {
                     None
                 } else {
-                    Some(stored_seqs(&tx, first, rows)?)
+                    Some(stored_rows(&tx, first, rows)?)
                 };
                 for (seq, r) in (first..).zip(chunk) {
-                    if stored.as_ref().is_some_and(|s| !s.contains(&seq)) {
-                        continue;
+                    if let Some(stored) = &stored {
+                        match stored.iter().find(|(s, _)| *s == seq) {
+                            None => continue,
+                            // OR IGNORE also passes over a `seq` taken before:
+                            // that row is another record's, and this one would
+                            // be lost. `next_seq` rules it out; a batch that
+                            // met it anyway fails whole and is spooled.
+                            Some((_, uid)) if *uid != r.uid.as_hyphenated().to_string() => {
+                                return Err(StoreError::Invalid(format!(
+                                    "record number {seq} was already taken"
+                                )));
+                            }
+                            Some(_) => {}
+                        }
                     }
                     written += 1;
                     rollups.add(&RollupInput::from_record(r));
@@ -625,16 +639,23 @@ fn next_seq(tx: &Transaction<'_>) -> Result<i64, StoreError> {
     .map_err(sql("reading the next record number"))
 }
 
-/// Which of the `rows` numbers from `first` on were stored (the others
-/// were records stored before, under another number).
-fn stored_seqs(tx: &Transaction<'_>, first: i64, rows: usize) -> Result<Vec<i64>, StoreError> {
+/// The rows stored under the `rows` numbers from `first` on, with their
+/// `uid` (the numbers missing were records stored before, under another).
+fn stored_rows(
+    tx: &Transaction<'_>,
+    first: i64,
+    rows: usize,
+) -> Result<Vec<(i64, String)>, StoreError> {
     let mut stmt = tx
-        .prepare_cached("SELECT seq FROM requests WHERE seq >= ?1 AND seq < ?2")
+        .prepare_cached("SELECT seq, uid FROM requests WHERE seq >= ?1 AND seq < ?2")
         .map_err(sql("reading back stored records"))?;
-    let seqs = stmt
-        .query_map(params![first, first + rows as i64], |r| r.get(0))
+    let stored = stmt
+        .query_map(params![first, first + rows as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .map_err(sql("reading back stored records"))?;
-    seqs.collect::<Result<_, _>>()
+    stored
+        .collect::<Result<_, _>>()
         .map_err(sql("reading back stored records"))
 }
 
