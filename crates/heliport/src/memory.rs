@@ -46,9 +46,9 @@ const TRIM_THRESHOLD: i32 = 2 << 20;
 /// statements, mostly on the writer's and sqlx's threads); it held the Rust
 /// heap too before jemalloc did, which is what the measurements below were
 /// made on. glibc gives threads that allocate at the same time arenas of
-/// their own and seldom hands their freed memory back: under load heliport's request workers,
-/// record writer and SQLite threads held 90 MiB where 30 MiB were in use with
-/// glibc's default (eight arenas a core). Too few arenas cost CPU instead: with
+/// their own and seldom hands their freed memory back: under load
+/// heliport's request workers, record writer and SQLite threads held 90 MiB
+/// where 30 MiB were in use with glibc's default (eight arenas a core). Too few arenas cost CPU instead: with
 /// two, the two runtime workers of a 2-core machine shared one arena in about
 /// half the starts and queued on its lock (1.5 futex calls a request against
 /// 0.4), and a proxied request cost 71-96 µs of CPU depending on the start.
